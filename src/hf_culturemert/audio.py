@@ -1,0 +1,130 @@
+"""Audio input contract: mono float waveforms at 24 kHz, decoded with torchcodec, validated with clear errors.
+
+Every entry point (feature extraction, probing, the Space, the dataset builders) goes through these two functions so
+that a wrong sampling rate, an empty or silent clip, NaNs or a non-audio array fail the same, explained way.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_RATE = 24000
+MIN_SAMPLES = 400  # one MERT frame (the CNN's receptive field)
+SILENCE_PEAK = 1e-5
+
+
+def _source_name(source):
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"<{type(source).__name__} of {len(source)} bytes>" if isinstance(source, (bytes, bytearray)) else repr(source)
+
+
+def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seconds=None, allow_silent=False):
+    """Decode a file (any ffmpeg format), raw bytes, or a ``datasets`` audio dict to a mono float32 array.
+
+    The signal is down-mixed to mono and resampled to ``sampling_rate`` by the decoder. ``start_seconds`` /
+    ``end_seconds`` cut a time range (used for Lyra's time-stamped cuts of longer videos).
+    Raises FileNotFoundError for a missing path and ValueError, naming the source, for undecodable, empty or silent
+    audio.
+    """
+    if isinstance(source, dict):  # datasets' decoded or undecoded Audio value
+        if source.get("array") is not None:
+            array = prepare_waveform(source["array"], source["sampling_rate"], sampling_rate, check_silence=False)
+            return _check_loaded(array.numpy(), source.get("path") or "<audio dict>", allow_silent)
+        source = source.get("bytes") or source.get("path")
+    name = _source_name(source)
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise FileNotFoundError(f"Audio file not found: {name}")
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        raise ValueError(f"Cannot load audio from {name}: pass a file path, bytes, or a datasets audio dict")
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        decoder = AudioDecoder(bytes(source) if isinstance(source, bytearray) else source,
+                               sample_rate=sampling_rate, num_channels=1)
+        if start_seconds is not None or end_seconds is not None:
+            samples = decoder.get_samples_played_in_range(start_seconds or 0.0, end_seconds)
+        else:
+            samples = decoder.get_all_samples()
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ValueError(f"Could not decode audio {name}: {error}. Is it a valid audio/video file? "
+                         "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
+    array = samples.data.mean(0).numpy().astype(np.float32, copy=False)
+    return _check_loaded(array, name, allow_silent)
+
+
+def _check_loaded(array, name, allow_silent):
+    if array.size == 0:
+        raise ValueError(f"Audio {name} decoded to zero samples (empty file or empty time range)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"Audio {name} contains NaN or infinite samples")
+    if not allow_silent and float(np.abs(array).max()) < SILENCE_PEAK:
+        raise ValueError(f"Audio {name} is silent (peak amplitude below {SILENCE_PEAK}); nothing to analyse")
+    return array
+
+
+def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resample=True, check_silence=False):
+    """Validate a waveform and bring it to ``target_rate``: returns float32 [S] or [B, S] (a batch of mono clips).
+
+    ``sampling_rate`` is required: MERT silently gives wrong features at the wrong rate. A different rate is
+    resampled (logged) or, with ``resample=False``, refused with the expected rate in the message.
+    """
+    if sampling_rate is None:
+        raise ValueError(f"`sampling_rate` is required; MERT expects {target_rate} Hz audio")
+    if isinstance(waveform, (list, tuple)):
+        try:
+            waveform = np.asarray(waveform, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"`waveform` is not numeric audio: {error}") from error
+    if isinstance(waveform, np.ndarray):
+        if waveform.dtype.kind in "iu":
+            scale = float(np.iinfo(waveform.dtype).max) + 1.0
+            logger.info("Converting integer PCM (%s) to float in [-1, 1]", waveform.dtype)
+            waveform = waveform.astype(np.float32) / scale
+        elif waveform.dtype.kind != "f":
+            raise ValueError(f"`waveform` must hold real float samples, got dtype {waveform.dtype}")
+        waveform = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    if not isinstance(waveform, torch.Tensor):
+        raise ValueError(f"`waveform` must be a numpy array, torch tensor or list of floats, got {type(waveform)}")
+    if not waveform.is_floating_point() or waveform.is_complex():
+        raise ValueError(f"`waveform` must hold real float samples, got dtype {waveform.dtype}")
+    if waveform.dim() not in (1, 2):
+        raise ValueError(f"`waveform` must be mono audio of shape (samples,) or a batch (batch, samples); got shape "
+                         f"{tuple(waveform.shape)}. Down-mix multi-channel audio first (e.g. waveform.mean(0)).")
+    if waveform.numel() == 0 or waveform.shape[-1] == 0:
+        raise ValueError("`waveform` is empty")
+    if not torch.isfinite(waveform).all():
+        raise ValueError("`waveform` contains NaN or infinite values")
+    waveform = waveform.float()
+    if int(sampling_rate) != target_rate:
+        if not resample:
+            raise ValueError(f"`waveform` is sampled at {sampling_rate} Hz but MERT expects {target_rate} Hz; "
+                             f"resample it (or pass resample=True)")
+        import torchaudio.functional as AF
+
+        logger.info("Resampling audio from %d Hz to %d Hz", int(sampling_rate), target_rate)
+        waveform = AF.resample(waveform, int(sampling_rate), target_rate)
+    if waveform.shape[-1] < MIN_SAMPLES:
+        raise ValueError(f"`waveform` has {waveform.shape[-1]} samples at {target_rate} Hz, shorter than one MERT "
+                         f"frame ({MIN_SAMPLES} samples = {1000 * MIN_SAMPLES / target_rate:.1f} ms)")
+    if check_silence and float(waveform.abs().max()) < SILENCE_PEAK:
+        raise ValueError("`waveform` is silent (peak amplitude below 1e-5); nothing to analyse")
+    return waveform
+
+
+def normalize_waveform(waveform, lengths=None, eps=1e-7):
+    """Zero-mean, unit-variance per clip over its valid samples, as ``Wav2Vec2FeatureExtractor(do_normalize=True)``."""
+    if lengths is None:
+        mean = waveform.mean(-1, keepdim=True)
+        var = waveform.var(-1, keepdim=True, unbiased=False)
+        return (waveform - mean) / torch.sqrt(var + eps)
+    valid = (torch.arange(waveform.shape[-1], device=waveform.device)[None] < lengths[:, None]).to(waveform.dtype)
+    count = valid.sum(-1, keepdim=True).clamp(min=1)
+    mean = (waveform * valid).sum(-1, keepdim=True) / count
+    var = (((waveform - mean) * valid) ** 2).sum(-1, keepdim=True) / count
+    return (waveform - mean) / torch.sqrt(var + eps) * valid

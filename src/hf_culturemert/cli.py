@@ -1,0 +1,52 @@
+"""The ``culturemert`` command line: one entry point, one module per sub-command.
+
+Each sub-command lives in ``hf_culturemert.commands.<name>`` and exposes ``main(argv) -> int``; arguments are
+dataclasses parsed with ``transformers.HfArgumentParser`` so the Python API and the CLI share one definition.
+Modules are imported lazily so that ``culturemert --help`` is instant.
+"""
+
+import importlib
+import logging
+import sys
+
+COMMANDS = {
+    "embed": "Extract MERT features (per window and pooled, with timestamps) from audio files.",
+    "synthesize": "Generate the synthetic multi-tradition corpus (the offline default data).",
+    "pretrain": "Continual pre-training with MERT's objective (recipes: tiny, culturemert-95m).",
+    "convert-fairseq": "Convert the original fairseq MERT checkpoint (with pre-training heads) to safetensors.",
+    "merge": "Merge MERT checkpoints (task arithmetic = CultureMERT-TA, TIES, DARE, ...).",
+    "probe": "Train MARBLE-style probes on frozen features of one model and dataset.",
+    "evaluate": "Probe several models on several datasets and write model-card tables, JSON and plots.",
+    "push": "Publish a model, dataset or Space folder to the Hugging Face Hub.",
+    "demo": "Launch the Gradio demo locally.",
+    "reproduce": "Run the whole CultureMERT study (miniature by default, full scale with --preset culturemert-95m).",
+}
+
+
+def _usage():
+    lines = ["usage: culturemert <command> [options]", "", "commands:"]
+    lines += [f"  {name:<16} {text}" for name, text in COMMANDS.items()]
+    lines += ["", "Run `culturemert <command> --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(_usage() + "\n")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        sys.stderr.write(f"culturemert: unknown command {name!r}\n\n{_usage()}\n")
+        return 2
+    module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:  # user-facing errors: no traceback
+        sys.stderr.write(f"culturemert {name}: error: {error}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

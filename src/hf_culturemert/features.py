@@ -1,0 +1,107 @@
+"""Features of recordings of any length: batched windows, per-window and pooled features, with timestamps.
+
+MERT was trained on 5 s context and eager attention over a 10 minute clip needs ~90 GB, so long audio is cut into
+windows, run in padded batches (padding-safe: each window's features equal a lone run), mean-pooled per window and
+layer, and pooled over the recording weighted by window length.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+from tqdm.auto import tqdm
+
+from .audio import normalize_waveform, prepare_waveform
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureOutput:
+    """Per-window and pooled features of one recording.
+
+    window_features: [num_layers, num_windows, hidden] mean over each window's frames.
+    pooled: [num_layers, hidden] mean over the recording (windows weighted by their number of frames).
+    window_starts / window_ends: seconds. layers: hidden-state indices (0 = CNN + positional conv embedding output).
+    """
+
+    window_features: torch.Tensor
+    pooled: torch.Tensor
+    window_starts: List[float]
+    window_ends: List[float]
+    layers: List[int]
+    frames_per_second: float
+    frame_counts: List[int] = field(default_factory=list)
+
+
+def window_bounds(num_samples, window, hop, min_samples):
+    """(start, end) sample bounds covering the signal; a tail shorter than ``min_samples`` is left out."""
+    bounds, start = [], 0
+    while True:
+        end = min(start + window, num_samples)
+        if end - start >= min_samples or not bounds:
+            bounds.append((start, end))
+        if end >= num_samples:
+            return bounds
+        start += hop
+
+
+@torch.no_grad()
+def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_seconds=None, layers=None,
+                     batch_size=8, normalize=True, progress=False):
+    """Features of a single recording (any length) from a ``MERTModel``.
+
+    Args:
+        model: a ``MERTModel`` (or a model with a ``.mert`` backbone). Its device and dtype are used.
+        waveform: mono samples [S] (numpy or torch); resampled to the model's rate if ``sampling_rate`` differs.
+        window_seconds / hop_seconds: window length and hop (hop defaults to the window: no overlap).
+        layers: hidden-state indices to keep (default all: 13 for MERT-v1-95M).
+        normalize: zero-mean unit-variance per window, as the MERT feature extractor does.
+    """
+    backbone = getattr(model, "mert", model)
+    config = backbone.config
+    wave = prepare_waveform(waveform, sampling_rate, target_rate=config.sample_rate)
+    if wave.dim() != 1:
+        raise ValueError(f"`extract_features` takes one recording of shape (samples,), got {tuple(wave.shape)}; "
+                         "loop over a batch or call the model directly")
+    if window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0):
+        raise ValueError("`window_seconds` and `hop_seconds` must be positive")
+    window = int(round(window_seconds * config.sample_rate))
+    hop = int(round((hop_seconds or window_seconds) * config.sample_rate))
+    if window < config.receptive_field:
+        raise ValueError(f"`window_seconds`={window_seconds} is shorter than one frame "
+                         f"({config.receptive_field / config.sample_rate:.4f} s)")
+    bounds = window_bounds(wave.shape[0], window, hop, config.receptive_field)
+    num_states = config.num_hidden_layers + 1
+    layers = list(range(num_states)) if layers is None else [int(i) % num_states for i in layers]
+    param = next(backbone.parameters())
+    device, dtype = param.device, param.dtype
+
+    per_window, frame_counts = [], []
+    batches = range(0, len(bounds), batch_size)
+    for first in tqdm(batches, desc="windows", disable=not progress, unit="batch"):
+        chunk = bounds[first:first + batch_size]
+        lengths = torch.tensor([end - start for start, end in chunk])
+        batch = torch.zeros(len(chunk), int(lengths.max()))
+        for row, (start, end) in enumerate(chunk):
+            batch[row, : end - start] = wave[start:end]
+        if normalize:
+            batch = normalize_waveform(batch, lengths)
+        attention_mask = (torch.arange(batch.shape[1])[None] < lengths[:, None]).long()
+        outputs = backbone(batch.to(device=device, dtype=dtype), attention_mask=attention_mask.to(device),
+                           output_hidden_states=True, return_dict=True)
+        frames = backbone._get_feat_extract_output_lengths(lengths).to(device)
+        valid = (torch.arange(outputs.hidden_states[0].shape[1], device=device)[None] < frames[:, None])
+        valid = valid[..., None].float()
+        states = torch.stack([outputs.hidden_states[i].float() for i in layers])  # [L, B, T, H]
+        per_window.append((states * valid[None]).sum(2) / valid.sum(1)[None])
+        frame_counts.extend(frames.tolist())
+    window_features = torch.cat(per_window, dim=1).cpu()
+    weights = torch.tensor(frame_counts, dtype=torch.float32)
+    pooled = (window_features * weights[None, :, None]).sum(1) / weights.sum()
+    rate = float(config.sample_rate)
+    return FeatureOutput(window_features=window_features, pooled=pooled,
+                         window_starts=[start / rate for start, _ in bounds],
+                         window_ends=[end / rate for _, end in bounds], layers=layers,
+                         frames_per_second=config.frames_per_second, frame_counts=frame_counts)

@@ -1,0 +1,44 @@
+"""Helpers for tests, benchmarks and the offline default: tiny configs and deterministic audio.
+
+Kept in the package (not in tests/) because the offline default pipeline and the Space fall back to them too.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from .configuration_mert import MERTConfig
+
+
+def tiny_mert_config(**overrides):
+    """A MERT config small enough for CPU tests in milliseconds, with MERT's real 320x / 400-sample CNN geometry.
+
+    hidden 32, 2 layers, 4 heads, CNN channels 32 (the strides and kernels of MERT-v1 are kept so that frame
+    counts, 75 Hz timing and EnCodec alignment are the real ones).
+    """
+    values = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        conv_dim=[32] * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+        final_dropout=0.0, layerdrop=0.0, num_codebooks=8, codebook_size=64, codebook_dim=16, cqt_bins=336,
+    )
+    values.update(overrides)
+    return MERTConfig(**values)
+
+
+def sine_wave(seconds=1.0, frequency=440.0, sampling_rate=24000, amplitude=0.5, seed=None):
+    """A float32 sine (plus a little noise when ``seed`` is given): deterministic stand-in audio."""
+    t = np.arange(int(round(seconds * sampling_rate)), dtype=np.float64) / sampling_rate
+    wave = amplitude * np.sin(2 * math.pi * frequency * t)
+    if seed is not None:
+        wave = wave + 0.01 * np.random.default_rng(seed).standard_normal(wave.shape)
+    return wave.astype(np.float32)
+
+
+def random_model(config=None, seed=0, model_class=None):
+    """A randomly initialised model, reproducible by seed."""
+    from .modeling_mert import MERTModel
+
+    torch.manual_seed(seed)
+    return (model_class or MERTModel)(config or tiny_mert_config()).eval()
