@@ -75,7 +75,6 @@ class MERTConfig(_BaseConfig):
         cqt_loss_weight=1.0,
         feature_grad_mult=1.0,
         # audio tagging head (MERTForAudioTagging)
-        num_labels=2,
         classifier_hidden_size=512,
         classifier_dropout=0.2,
         use_weighted_layer_sum=False,
@@ -84,7 +83,6 @@ class MERTConfig(_BaseConfig):
         eos_token_id=2,
         **kwargs,
     ):
-        kwargs.setdefault("num_labels", num_labels)
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size

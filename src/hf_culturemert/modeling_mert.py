@@ -389,7 +389,8 @@ class MERTPreTrainedModel(PreTrainedModel):
     def _get_feat_extract_output_lengths(self, input_lengths):
         return conv_output_lengths(input_lengths, self.config.conv_kernel, self.config.conv_stride)
 
-    def _set_gradient_checkpointing(self, enable=True, gradient_checkpointing_func=None):
+    def _set_gradient_checkpointing(self, enable=True, *args, **kwargs):
+        # signature differs across transformers releases; we only need the flag (checkpointing is done here)
         for module in self.modules():
             if hasattr(module, "gradient_checkpointing"):
                 module.gradient_checkpointing = enable

@@ -1,0 +1,85 @@
+"""Arguments of MARBLE-style probing, shared by the Python API and the ``probe`` / ``evaluate`` commands."""
+
+from dataclasses import dataclass, field, fields, replace
+from typing import List, Optional
+
+MARBLE_LEARNING_RATES = [5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2]
+
+
+@dataclass
+class ProbeArguments:
+    """MARBLE constrained probing (defaults = the protocol used by CultureMERT; see the module docstring)."""
+
+    # --- data ---
+    data_root: Optional[str] = field(default=None, metadata={
+        "help": "Folder holding one Hub-layout dataset folder per name (e.g. the output of `culturemert synthesize`); "
+                "`<data_root>/<name>` is used when it exists, else the name goes to the dataset registry."})
+    train_split: str = field(default="train", metadata={"help": "Split the probes are trained on."})
+    validation_split: str = field(default="validation", metadata={
+        "help": "Split for learning-rate selection, LR schedule and early stopping."})
+    test_split: str = field(default="test", metadata={"help": "Split the reported metrics come from."})
+    max_tracks: Optional[int] = field(default=None, metadata={
+        "help": "Use at most this many tracks per split (first ones; for quick runs)."})
+    # --- features ---
+    window_seconds: float = field(default=30.0, metadata={
+        "help": "Window length in seconds; features are mean-pooled per window (MARBLE: 30; 5 for the synthetic "
+                "corpus)."})
+    hop_seconds: Optional[float] = field(default=None, metadata={"help": "Hop between windows (default: window)."})
+    min_window_seconds: Optional[float] = field(default=None, metadata={
+        "help": "Drop a track's last window when shorter than this (default: half a window; a track shorter than "
+                "that still gets one window)."})
+    normalize: bool = field(default=True, metadata={
+        "help": "Zero-mean unit-variance per window, as MERT's feature extractor does."})
+    extraction_batch_size: int = field(default=8, metadata={"help": "Windows per forward pass of the model."})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader workers decoding audio during extraction."})
+    dtype: str = field(default="auto", metadata={
+        "help": "Model dtype for extraction: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."})
+    device: str = field(default="auto", metadata={"help": "Device for extraction and probes: auto, cpu, cuda, ..."})
+    cache_dir: Optional[str] = field(default=None, metadata={
+        "help": "Feature cache folder (default $CULTUREMERT_CACHE or ~/.cache/huggingface/culturemert/features)."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Re-extract features even when cached."})
+    # --- probes ---
+    layers: Optional[List[int]] = field(default=None, metadata={
+        "help": "Hidden-state indices to probe one by one (default all, 0..L; 0 = embedding output)."})
+    weighted_sum: bool = field(default=True, metadata={
+        "help": "Also train a probe on a learnable softmax-weighted sum of layers 1..L (MARBLE)."})
+    learning_rates: List[float] = field(default_factory=lambda: list(MARBLE_LEARNING_RATES), metadata={
+        "help": "Learning-rate grid; the best by mean validation ROC-AUC over seeds is reported."})
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2, 3, 4], metadata={
+        "help": "Probe seeds; test metrics are reported as mean and std over them."})
+    max_epochs: int = field(default=100, metadata={"help": "Maximum training epochs per probe."})
+    early_stopping_patience: int = field(default=10, metadata={
+        "help": "Stop a probe after this many epochs without a better validation ROC-AUC."})
+    lr_patience: int = field(default=3, metadata={"help": "ReduceLROnPlateau patience (epochs)."})
+    lr_factor: float = field(default=0.5, metadata={"help": "ReduceLROnPlateau factor."})
+    batch_size: int = field(default=64, metadata={"help": "Probe mini-batch size (windows)."})
+    hidden_size: int = field(default=512, metadata={"help": "Probe MLP hidden width."})
+    dropout: float = field(default=0.2, metadata={"help": "Probe MLP dropout."})
+    threshold: float = field(default=0.5, metadata={"help": "F1 decision threshold on sigmoid scores."})
+    report_layer: str = field(default="best", metadata={
+        "help": "Which probe the summary reports: 'best' (highest validation ROC-AUC among all layers and the "
+                "weighted sum), 'weighted', 'last', or a layer index."})
+    progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+
+    def __post_init__(self):
+        if self.window_seconds <= 0:
+            raise ValueError(f"`window_seconds` must be positive, got {self.window_seconds}")
+        if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
+            raise ValueError(f"`learning_rates` must be a non-empty list of positive numbers, got {self.learning_rates}")
+        if not self.seeds:
+            raise ValueError("`seeds` must name at least one seed")
+        if self.max_epochs < 1 or self.batch_size < 1:
+            raise ValueError("`max_epochs` and `batch_size` must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        if self.report_layer not in ("best", "weighted", "last") and not str(self.report_layer).lstrip("-").isdigit():
+            raise ValueError(f"`report_layer` must be 'best', 'weighted', 'last' or a layer index, got "
+                             f"{self.report_layer!r}")
+
+    def updated(self, **overrides):
+        """A copy with ``overrides`` applied (unknown names raise, so typos do not pass silently)."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"Unknown probing argument(s) {unknown}; valid names: {sorted(names)}")
+        return replace(self, **overrides)
