@@ -65,7 +65,8 @@ class ProbeArguments:
         if self.window_seconds <= 0:
             raise ValueError(f"`window_seconds` must be positive, got {self.window_seconds}")
         if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
-            raise ValueError(f"`learning_rates` must be a non-empty list of positive numbers, got {self.learning_rates}")
+            raise ValueError(f"`learning_rates` must be a non-empty list of positive numbers, got "
+                             f"{self.learning_rates}")
         if not self.seeds:
             raise ValueError("`seeds` must name at least one seed")
         if self.max_epochs < 1 or self.batch_size < 1:

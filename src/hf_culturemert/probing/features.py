@@ -238,7 +238,7 @@ def extract_split_features(backbone, ds, args, device, dtype, description="featu
     loader = torch.utils.data.DataLoader(_TrackWindows(ds, rate, window, hop, min_samples, label_column),
                                          batch_size=1, collate_fn=_collate_tracks, num_workers=args.num_workers)
     track_ids, labels, starts, ends, features = [], [], [], [], []
-    pending, pending_meta = [], []
+    pending = []
 
     def flush():
         if pending:
@@ -281,7 +281,8 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     root = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{model_name}--{Path(str(dataset)).name}")
+    # the folder name is readable but keyed only by the digest: the same weights under another name share it
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(str(dataset)).name)
     path = root / f"{safe}--{split}--{digest}"
     hit = (path / "dataset_info.json").is_file() and not args.overwrite_cache
     if hit:
@@ -307,7 +308,14 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
         table = datasets.Dataset.from_dict(columns, features=features)
         tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        table.save_to_disk(str(tmp))
+        quiet = not args.progress and not datasets.is_progress_bar_enabled()
+        if not args.progress:
+            datasets.disable_progress_bars()
+        try:
+            table.save_to_disk(str(tmp))
+        finally:
+            if not args.progress and not quiet:
+                datasets.enable_progress_bars()
         (tmp / "cache_key.json").write_text(json.dumps({**key, "model_name": model_name, "dataset_name": str(dataset)},
                                                        indent=2))
         shutil.rmtree(path, ignore_errors=True)

@@ -9,6 +9,7 @@ share the initialisation and batch order, so learning rates are compared on equa
 give the same numbers.
 """
 
+import contextlib
 import logging
 import math
 
@@ -97,13 +98,12 @@ def track_average(logits, track_index, num_tracks):
 
 
 @torch.no_grad()
-def _predict(ensemble, features, layer, chunk=4096):
+def _predict(ensemble, features, chunk=4096):
     """Eval-mode logits [P, N, T] of every probe for every window (in chunks to bound memory)."""
     outputs = []
     num_probes = ensemble.params["w1"].shape[0]
     for start in range(0, features.shape[0], chunk):
         x = features[start:start + chunk]
-        x = x[:, layer] if layer is not None else x
         outputs.append(ensemble.forward(x[None].expand(num_probes, *x.shape)))
     return torch.cat(outputs, dim=1)
 
@@ -112,6 +112,21 @@ def _track_references(labels, track_index, num_tracks):
     refs = torch.zeros(num_tracks, labels.shape[1], dtype=labels.dtype, device=labels.device)
     refs[track_index] = labels
     return refs
+
+
+@contextlib.contextmanager
+def _threads_for(work, device):
+    """Small probes on CPU run fastest on one thread (intra-op threading costs more than it gives below ~1e7
+    multiply-adds per op, and far more on a busy machine); larger ones keep torch's setting."""
+    previous = torch.get_num_threads()
+    single = device.type == "cpu" and work < 1e7 and previous > 1
+    if single:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if single:
+            torch.set_num_threads(previous)
 
 
 def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weighted_layers=None, hidden_size=512,
@@ -128,6 +143,18 @@ def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weig
     if (layer is None) == (weighted_layers is None):
         raise ValueError("Pass exactly one of `layer` (single-layer probe) or `weighted_layers` (weighted sum)")
     device = torch.device(device)
+    num_layers = 1 if weighted_layers is None else len(weighted_layers)
+    work = len(learning_rates) * len(seeds) * min(batch_size, train["labels"].shape[0]) * hidden_size * \
+        train["features"].shape[-1] * num_layers
+    with _threads_for(work, device):
+        return _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size,
+                                 dropout, batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor,
+                                 threshold, tag_names, device)
+
+
+def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size, dropout,
+                      batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names,
+                      device):
     n_lr, n_seeds = len(learning_rates), len(seeds)
     num_probes = n_lr * n_seeds
     seed_of_probe = [seeds[s] for s in range(n_seeds) for _ in range(n_lr)]
@@ -154,7 +181,7 @@ def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weig
                          "split")
 
     def validation_auc():
-        logits = track_average(_predict(ensemble, valid_x, None), valid_index, num_valid_tracks)
+        logits = track_average(_predict(ensemble, valid_x), valid_index, num_valid_tracks)
         auc = roc_auc_columns(logits.permute(1, 0, 2).float().cpu().numpy(), valid_refs[:, None, :])  # [P, T]
         return torch.from_numpy(auc[:, evaluable].mean(1)).float()
 
@@ -208,7 +235,7 @@ def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weig
     test_index = test["track_index"].to(device)
     num_test_tracks = int(test_index.max()) + 1
     test_refs = _track_references(test["labels"].to(device), test_index, num_test_tracks).cpu().numpy()
-    test_scores = torch.sigmoid(track_average(_predict(ensemble, test_x, None), test_index, num_test_tracks))
+    test_scores = torch.sigmoid(track_average(_predict(ensemble, test_x), test_index, num_test_tracks))
     test_scores = test_scores.float().cpu().numpy()
     layer_weights = ensemble.layer_weights()
     results = []

@@ -1,0 +1,191 @@
+"""Feature-extraction throughput of the probing pipeline (seconds of audio per second, decoding included).
+
+MERT-v1-95M architecture (the published config, random weights), audio files written by the benchmark and decoded
+with torchcodec in DataLoader workers, windows of all tracks packed into batches, every hidden state mean-pooled
+per window (exactly what ``culturemert probe`` / ``evaluate`` run on a cache miss). Rows:
+
+* decode only: the DataLoader alone (the ceiling the model can reach);
+* model only: forward + pooling on pre-decoded windows;
+* end to end: ``hf_culturemert.probing.features.extract_split_features``;
+* reference: ``hf_culturemert.features.extract_features`` called per track (one track per forward), the simple loop
+  a user would write; the ratio column compares against it.
+
+CPU runs fp32; with CUDA a bf16 run follows (target on an H100: >= 5,000x real time end to end).
+
+    python benchmarks/extract.py --quick          # ~1 minute on CPU
+    python benchmarks/extract.py --files 512 --gpu-batch-size 32 --num-workers 12
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_CANDIDATES = [REPO / "src" / "hf_culturemert" / "resources" / "configs" / "MERT-v1-95M.config.json",
+                     REPO.parent / "shared" / "reference" / "mert" / "MERT-v1-95M.config.json"]
+
+
+def load_config():
+    from hf_culturemert import MERTConfig
+
+    for path in CONFIG_CANDIDATES:
+        if path.is_file():
+            with open(path) as handle:
+                return MERTConfig(**json.load(handle)), path
+    raise FileNotFoundError(f"MERT-v1-95M config not found at any of {[str(p) for p in CONFIG_CANDIDATES]}")
+
+
+def write_audio(folder, files, seconds, rate, audio_format, distinct=4):
+    """``files`` files of ``seconds`` (``distinct`` different signals, copied): sines + noise, 24 kHz mono."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    sources = []
+    for i in range(min(distinct, files)):
+        wave = 0.2 * np.sin(2 * np.pi * (110 * (i + 1)) * t) + 0.05 * rng.standard_normal(t.shape)
+        path = folder / f"source{i}.{audio_format}"
+        sf.write(path, wave.astype(np.float32), rate, format=audio_format.upper())
+        sources.append(path)
+    paths = []
+    for i in range(files):
+        path = folder / f"clip{i:05d}.{audio_format}"
+        shutil.copyfile(sources[i % len(sources)], path)
+        paths.append(str(path))
+    return paths
+
+
+def make_dataset(paths):
+    import datasets
+
+    table = datasets.Dataset.from_dict({"id": [Path(p).stem for p in paths], "audio": paths,
+                                        "labels": [[0.0, 1.0]] * len(paths)})
+    return table.cast_column("audio", datasets.Audio(decode=False))
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_device(model, paths, audio_seconds, device, dtype, batch_size, num_workers, window_seconds, reference_files):
+    from hf_culturemert.audio import load_audio
+    from hf_culturemert.features import extract_features
+    from hf_culturemert.probing import ProbeArguments
+    from hf_culturemert.probing.features import _collate_tracks, _forward_windows, _TrackWindows, extract_split_features
+
+    model = model.to(device=device, dtype=dtype).eval()
+    ds = make_dataset(paths)
+    args = ProbeArguments(window_seconds=window_seconds, extraction_batch_size=batch_size, num_workers=num_workers,
+                          progress=False)
+    rate = model.config.sample_rate
+    window = int(window_seconds * rate)
+    rows = []
+
+    # warm-up (kernels, allocator, decoder import)
+    warm = [torch.from_numpy(load_audio(paths[0]))[:window]] * min(batch_size, 2)
+    _forward_windows(model, warm, True, device, dtype)
+    synchronize(device)
+
+    begin = time.perf_counter()
+    loader = torch.utils.data.DataLoader(_TrackWindows(ds, rate, window, window, window // 2, "labels"), batch_size=1,
+                                         collate_fn=_collate_tracks, num_workers=num_workers)
+    windows = [w for items in loader for _, _, track_windows, _ in items for w in track_windows]
+    rows.append(("decode only", time.perf_counter() - begin, audio_seconds))
+
+    begin = time.perf_counter()
+    for start in range(0, len(windows), batch_size):
+        _forward_windows(model, windows[start:start + batch_size], True, device, dtype)
+    synchronize(device)
+    rows.append(("model only", time.perf_counter() - begin, audio_seconds))
+
+    begin = time.perf_counter()
+    columns = extract_split_features(model, ds, args, device, dtype)
+    synchronize(device)
+    rows.append(("end to end", time.perf_counter() - begin, audio_seconds))
+    assert columns["features"].shape[1] == model.config.num_hidden_layers + 1
+
+    subset = paths[:reference_files]
+    begin = time.perf_counter()
+    for path in subset:
+        extract_features(model, load_audio(path), rate, window_seconds=window_seconds, batch_size=batch_size)
+    synchronize(device)
+    rows.append(("reference (per track)", time.perf_counter() - begin, audio_seconds * len(subset) / len(paths)))
+    return rows
+
+
+def print_table(title, rows):
+    reference = rows[-1][2] / rows[-1][1]
+    print(f"\n{title}")
+    print("| stage | audio (s) | wall (s) | x real time | vs reference |")
+    print("|---|---:|---:|---:|---:|")
+    for name, wall, audio in rows:
+        speed = audio / wall
+        print(f"| {name} | {audio:.0f} | {wall:.2f} | {speed:,.1f} | {speed / reference:.2f}x |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small CPU run (~1 minute)")
+    parser.add_argument("--files", type=int, default=None, help="audio files (default 16 CPU / 512 GPU; quick 3)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each file (quick: 10)")
+    parser.add_argument("--window-seconds", type=float, default=30.0, help="probing window (quick: 10)")
+    parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="audio file format")
+    parser.add_argument("--cpu-batch-size", type=int, default=4)
+    parser.add_argument("--gpu-batch-size", type=int, default=32)
+    parser.add_argument("--num-workers", type=int, default=None, help="decoding workers (default: CPUs - 1, max 12)")
+    parser.add_argument("--reference-files", type=int, default=None, help="files for the per-track reference")
+    parser.add_argument("--skip-cpu", action="store_true", help="only the GPU run")
+    options = parser.parse_args(argv)
+    if options.quick:
+        options.seconds = min(options.seconds, 10.0)
+        options.window_seconds = min(options.window_seconds, 10.0)
+
+    from hf_culturemert import MERTModel
+
+    config, config_path = load_config()
+    torch.manual_seed(0)
+    model = MERTModel(config).eval()
+    workers = options.num_workers if options.num_workers is not None else max(0, min(12, (os.cpu_count() or 1) - 1))
+    print(f"MERT-v1-95M architecture from {config_path} (random weights, {sum(p.numel() for p in model.parameters()):,}"
+          f" parameters); torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
+          f"decoding workers {workers}, {options.format} files of {options.seconds:g} s, window "
+          f"{options.window_seconds:g} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        if not options.skip_cpu:
+            files = options.files or (3 if options.quick else 16)
+            paths = write_audio(Path(tmp) / "cpu", files, options.seconds, config.sample_rate, options.format)
+            rows = run_device(model, paths, files * options.seconds, torch.device("cpu"), torch.float32,
+                              options.cpu_batch_size, min(workers, 1) if options.quick else workers,
+                              options.window_seconds, options.reference_files or (1 if options.quick else 4))
+            runs.append(("CPU fp32", rows))
+            print_table("CPU fp32", rows)
+        if torch.cuda.is_available():
+            files = options.files or 512
+            paths = write_audio(Path(tmp) / "gpu", files, options.seconds, config.sample_rate, options.format)
+            rows = run_device(model, paths, files * options.seconds, torch.device("cuda"), torch.bfloat16,
+                              options.gpu_batch_size, workers, options.window_seconds,
+                              options.reference_files or 32)
+            name = f"GPU bf16 ({torch.cuda.get_device_name()})"
+            runs.append((name, rows))
+            print_table(name, rows)
+            end_to_end = rows[2][2] / rows[2][1]
+            print(f"\nend to end on GPU: {end_to_end:,.0f}x real time (target >= 5,000x on an H100: "
+                  f"{'met' if end_to_end >= 5000 else 'NOT met'})")
+        else:
+            print("\nCUDA not available: GPU bf16 run skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

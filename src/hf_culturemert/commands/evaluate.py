@@ -1,0 +1,30 @@
+"""``culturemert evaluate``: probe several models on several datasets; model-card tables (markdown, JSON) + plot."""
+
+import sys
+from dataclasses import dataclass, field
+from typing import List
+
+from transformers import HfArgumentParser
+
+from ..probing import ProbeArguments, evaluate_models
+
+
+@dataclass
+class EvaluateCommandArguments:
+    models: List[str] = field(default_factory=list, metadata={
+        "help": "Models: folders, Hub ids or short names; 'name=path' sets the table name."})
+    datasets: List[str] = field(default_factory=lambda: ["lyra", "makam", "hindustani", "carnatic", "fma", "mtat"],
+                                metadata={"help": "Registry names or dataset folders (default: the six of the paper)."})
+    output: str = field(default="evaluation", metadata={
+        "help": "Output folder: results.md, results.json, layers.png."})
+
+
+def main(argv):
+    parser = HfArgumentParser((EvaluateCommandArguments, ProbeArguments))
+    command, args = parser.parse_args_into_dataclasses(args=list(argv))
+    if not command.models:
+        raise ValueError("Pass at least one model with --models (folders, Hub ids or short names)")
+    output = evaluate_models(command.models, command.datasets, command.output, args)
+    sys.stdout.write(output["markdown"] + "\n" + "\n".join(f"wrote {path}" for path in output["files"].values())
+                     + "\n")
+    return 0

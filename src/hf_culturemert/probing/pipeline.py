@@ -1,0 +1,193 @@
+"""``probe_model`` (one model, one dataset) and ``evaluate_models`` (models x datasets -> tables, JSON, plot)."""
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .arguments import ProbeArguments
+from .features import (
+    cached_split_features,
+    load_backbone,
+    model_display_name,
+    model_fingerprint,
+    resolve_device,
+    resolve_dtype,
+)
+from .report import results_markdown, table_rows
+from .train import summarize_grid, train_probe_grid
+
+logger = logging.getLogger(__name__)
+
+
+def _resolve_args(args, overrides):
+    args = args if args is not None else ProbeArguments()
+    return args.updated(**overrides) if overrides else args
+
+
+class _PreparedModel:
+    """A backbone on the extraction device/dtype, with its weight fingerprint; restores a caller's model after."""
+
+    def __init__(self, model, args, name=None):
+        self.name = name or model_display_name(model)
+        self.device = resolve_device(args.device)
+        self.dtype = resolve_dtype(args.dtype, self.device)
+        self.backbone = load_backbone(model)
+        self.owned = isinstance(model, (str, os.PathLike))
+        parameter = next(self.backbone.parameters())
+        self.original = (parameter.device, parameter.dtype, self.backbone.training)
+        self.fingerprint = model_fingerprint(self.backbone)
+        self.backbone.to(device=self.device, dtype=self.dtype).eval()
+
+    def release(self):
+        if not self.owned:  # hand the caller's model back as it was
+            device, dtype, training = self.original
+            self.backbone.to(device=device, dtype=dtype).train(training)
+
+
+def _to_tensors(columns):
+    ids = columns["track_id"]
+    index, mapping = np.empty(len(ids), dtype=np.int64), {}
+    for i, track in enumerate(ids):
+        index[i] = mapping.setdefault(track, len(mapping))
+    return {"features": torch.from_numpy(np.ascontiguousarray(columns["features"], dtype=np.float32)),
+            "labels": torch.from_numpy(np.ascontiguousarray(columns["labels"], dtype=np.float32)),
+            "track_index": torch.from_numpy(index), "num_tracks": len(mapping)}
+
+
+def _reported_layer(runs, report_layer, num_states):
+    if report_layer == "best":
+        return max(runs, key=lambda k: np.nan_to_num(runs[k]["validation_roc_auc"], nan=-1.0))
+    if report_layer == "weighted":
+        if "weighted" not in runs:
+            raise ValueError("report_layer='weighted' needs weighted_sum=True")
+        return "weighted"
+    layer = num_states - 1 if report_layer == "last" else int(report_layer) % num_states
+    if str(layer) not in runs:
+        raise ValueError(f"report_layer={report_layer!r} (layer {layer}) was not probed; probed: {sorted(runs)}")
+    return str(layer)
+
+
+def _probe_prepared(prepared, dataset, args, dataset_name=None):
+    dataset_name = dataset_name or Path(str(dataset)).name
+    splits, cache = {}, {}
+    for role, split in (("train", args.train_split), ("validation", args.validation_split), ("test", args.test_split)):
+        columns, info = cached_split_features(prepared.backbone, prepared.fingerprint, dataset, split, args,
+                                              prepared.device, prepared.dtype, model_name=prepared.name)
+        splits[role], cache[role] = _to_tensors(columns), info
+    tags = cache["train"]["tags"]
+    num_states = splits["train"]["features"].shape[1]
+    layers = list(range(num_states)) if args.layers is None else sorted({int(i) % num_states for i in args.layers})
+    jobs = [(str(layer), {"layer": layer}) for layer in layers]
+    if args.weighted_sum and num_states > 1:
+        jobs.append(("weighted", {"weighted_layers": list(range(1, num_states))}))
+    runs = {}
+    probe_device = prepared.device
+    for key, selection in tqdm(jobs, desc=f"probes {prepared.name}/{dataset_name}", disable=not args.progress):
+        results = train_probe_grid(
+            splits["train"], splits["validation"], splits["test"], args.learning_rates, args.seeds,
+            hidden_size=args.hidden_size, dropout=args.dropout, batch_size=args.batch_size,
+            max_epochs=args.max_epochs, early_stopping_patience=args.early_stopping_patience,
+            lr_patience=args.lr_patience, lr_factor=args.lr_factor, threshold=args.threshold, tag_names=tags,
+            device=probe_device, **selection)
+        runs[key] = summarize_grid(results, args.learning_rates)
+        if key == "weighted":
+            runs[key]["weighted_layers"] = selection["weighted_layers"]
+    reported = _reported_layer(runs, args.report_layer, num_states)
+    summary = {metric: dict(runs[reported]["test"][metric]) for metric in runs[reported]["test"]}
+    cache_hit = all(info["cache_hit"] for info in cache.values())
+    logger.info("%s on %s: layer %s, test ROC-AUC %.4f, mAP %.4f (feature cache %s)", prepared.name, dataset_name,
+                reported, summary["roc_auc"]["mean"], summary["average_precision"]["mean"],
+                "hit" if cache_hit else "miss")
+    return {
+        "model": prepared.name, "dataset": dataset_name, "model_fingerprint": prepared.fingerprint,
+        "cache_hit": cache_hit,
+        "cache": {role: {k: info[k] for k in ("cache_hit", "path")} for role, info in cache.items()},
+        "num_hidden_states": num_states, "tags": tags,
+        "num_tracks": {role: splits[role]["num_tracks"] for role in splits},
+        "num_windows": {role: int(splits[role]["features"].shape[0]) for role in splits},
+        "reported_layer": reported, "summary": summary, "layers": runs,
+        "settings": dataclasses.asdict(args),
+    }
+
+
+def probe_model(model, dataset, args=None, *, model_name=None, dataset_name=None, output_dir=None, **overrides):
+    """Probe one model on one dataset (see the package docstring); returns the result dict.
+
+    ``model``: local folder, Hub id, short name (``mert-v1-95m``) or a MERT model object (its backbone is used and
+    restored afterwards). ``dataset``: registry name, dataset folder (or a name under ``data_root``), or a
+    ``datasets.DatasetDict``. ``overrides`` set fields of :class:`ProbeArguments`. With ``output_dir`` the result
+    is also written to ``<output_dir>/probe_<model>_<dataset>.json``.
+    """
+    args = _resolve_args(args, overrides)
+    prepared = _PreparedModel(model, args, model_name)
+    try:
+        result = _probe_prepared(prepared, dataset, args, dataset_name)
+    finally:
+        prepared.release()
+    if output_dir is not None:
+        path = Path(output_dir) / f"probe_{result['model']}_{result['dataset']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, default=str))
+        result["output_file"] = str(path)
+    return result
+
+
+def _parse_model_spec(spec):
+    """``name=path`` gives a table name to a model; otherwise the folder name / last part of the Hub id."""
+    if isinstance(spec, str) and "=" in spec:
+        name, source = spec.split("=", 1)
+        return name, source
+    return None, spec
+
+
+def evaluate_models(models, datasets, output_dir, args=None, **overrides):
+    """Probe every model on every dataset and write the model-card tables.
+
+    ``models``: paths / Hub ids / short names, ``"name=path"`` strings, model objects, or a dict name -> any of
+    those. Writes ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables)
+    and ``layers.png`` (test ROC-AUC per layer per model) into ``output_dir``; returns the results dict with
+    ``results`` ({model: {dataset: probe result}}), ``tables``, ``files`` and ``cache_hit``.
+    """
+    from ..plots import plot_layer_scores
+
+    args = _resolve_args(args, overrides)
+    if isinstance(models, dict):
+        specs = list(models.items())
+    else:
+        specs = [_parse_model_spec(m) for m in models]
+    if not specs or not datasets:
+        raise ValueError("Pass at least one model and one dataset")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    results, names = {}, []
+    for name, model in specs:
+        prepared = _PreparedModel(model, args, name)
+        if prepared.name in results:
+            raise ValueError(f"Two models are named {prepared.name!r}; name them with 'name=path'")
+        names.append(prepared.name)
+        results[prepared.name] = {}
+        try:
+            for dataset in datasets:
+                dataset_name = Path(str(dataset)).name
+                results[prepared.name][dataset_name] = _probe_prepared(prepared, dataset, args, dataset_name)
+        finally:
+            prepared.release()
+    dataset_names = [Path(str(d)).name for d in datasets]
+    markdown = results_markdown(results, names, dataset_names, num_seeds=len(args.seeds))
+    tables = {pair: table_rows(results, names, dataset_names, pair) for pair in ("roc_auc_map", "f1")}
+    files = {"json": str(output_dir / "results.json"), "markdown": str(output_dir / "results.md"),
+             "plot": str(output_dir / "layers.png")}
+    output = {"models": names, "datasets": dataset_names, "tables": tables, "results": results, "files": files,
+              "cache_hit": all(r["cache_hit"] for per in results.values() for r in per.values()),
+              "settings": dataclasses.asdict(args)}
+    Path(files["markdown"]).write_text(markdown, encoding="utf-8")
+    Path(files["json"]).write_text(json.dumps(output, indent=2, default=str), encoding="utf-8")
+    plot_layer_scores(results, files["plot"])
+    output["markdown"] = markdown
+    return output
