@@ -572,15 +572,17 @@ class MERTForPreTraining(MERTPreTrainedModel):
         return torch.einsum("nkd,kcd->nkc", projected, codes) / cfg.logit_temp
 
     def forward(self, input_values, attention_mask=None, mask_time_indices=None, codec_labels=None, cqt_labels=None,
-                output_hidden_states=None, return_dict=None, **kwargs):
+                output_hidden_states=None, return_dict=None, loss_mask=None, **kwargs):
         r"""
         Args:
             mask_time_indices (`torch.BoolTensor` `(batch, frames)`): frames to mask and predict.
             codec_labels (`torch.LongTensor` `(batch, num_codebooks, frames)`): EnCodec codes aligned with frames.
             cqt_labels (`torch.FloatTensor` `(batch, frames, cqt_bins)`): CQT magnitudes of the clean clip.
+            loss_mask (`torch.BoolTensor` `(batch, frames)`, *optional*): frames the loss is taken on, when they
+                differ from the masked ones (e.g. masking switched off: no frame masked, every frame predicted).
         """
         cfg = self.config
-        if mask_time_indices is None and (codec_labels is not None or cqt_labels is not None):
+        if mask_time_indices is None and loss_mask is None and (codec_labels is not None or cqt_labels is not None):
             raise ValueError("`mask_time_indices` is required to compute the MERT loss (the loss is taken on masked "
                              "frames); build it with `compute_span_mask`")
         outputs = self.mert(input_values, attention_mask=attention_mask, mask_time_indices=mask_time_indices,
@@ -591,8 +593,8 @@ class MERTForPreTraining(MERTPreTrainedModel):
         feature_penalty = features.float().pow(2).mean()
 
         loss = codebook_loss = cqt_loss = accuracy = logits = cqt_prediction = None
-        if mask_time_indices is not None:
-            selected = mask_time_indices
+        if mask_time_indices is not None or loss_mask is not None:
+            selected = loss_mask if loss_mask is not None else mask_time_indices
             if outputs.frame_mask is not None:
                 selected = selected & outputs.frame_mask
             frames = hidden[selected]

@@ -1,0 +1,73 @@
+"""``culturemert pretrain``: continual pre-training with MERT's objective.
+
+    culturemert pretrain --recipe tiny [--key value ...]           # a shipped or YAML recipe (multi-stage)
+    culturemert pretrain --recipe culturemert-95m --stage1.max_steps 100 --output_dir runs/x
+    culturemert pretrain --train_datasets makam --output_dir out ...  # one stage, plain PretrainingArguments
+    accelerate launch --num_processes 8 -m hf_culturemert.cli pretrain --recipe culturemert-95m
+
+Override values are parsed as YAML (``--freeze '[feature_extractor]'``, ``--bf16 false``, ``--max_steps 10``).
+"""
+
+import logging
+import sys
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+
+def parse_overrides(tokens):
+    """``["--a", "1", "--b.c", "x", "--flag"]`` -> ``{"a": 1, "b.c": "x", "flag": True}`` (values as YAML)."""
+    overrides, i = {}, 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            raise ValueError(f"Unexpected argument {token!r}: overrides are `--key value` pairs")
+        key = token[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+            raw = tokens[i + 1]
+            i += 2
+        else:
+            raw = "true"
+            i += 1
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        overrides[key.replace("-", "_")] = value
+    return overrides
+
+
+def main(argv):
+    argv = list(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        from transformers import HfArgumentParser
+
+        from ..pretraining import PretrainingArguments, available_recipes
+
+        sys.stdout.write(__doc__ + f"\nRecipes: {', '.join(available_recipes())}\n\n")
+        HfArgumentParser(PretrainingArguments).print_help()
+        return 0
+    if "--recipe" in argv or any(a.startswith("--recipe=") for a in argv):
+        overrides = parse_overrides(argv)
+        recipe = overrides.pop("recipe")
+        from ..pretraining import run_recipe
+
+        output = run_recipe(recipe, overrides)
+    else:
+        from transformers import HfArgumentParser
+
+        from ..pretraining import PretrainingArguments, run_pretraining
+
+        parser = HfArgumentParser(PretrainingArguments)
+        if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+            (args,) = parser.parse_yaml_file(argv[0])
+        else:
+            (args,) = parser.parse_args_into_dataclasses(argv)
+        output = run_pretraining(args)
+    logger.info("Pre-trained model: %s", output)
+    sys.stdout.write(f"{output}\n")
+    return 0
