@@ -1,0 +1,653 @@
+"""The CultureMERT Gradio demo: tag predictions per tradition and a layer-wise view, for several models side by side.
+
+The Space's ``app.py`` only calls :func:`build_demo`; everything else lives here so that it is importable, testable
+and shared with ``culturemert demo``. Pieces:
+
+- :class:`ProbeHeads`: small probe heads (softmax-weighted sum of layers -> linear or MLP) per tradition, trained on
+  pooled features of the synthetic corpus (:func:`train_probe_heads`, driven by the Space's ``train_heads.py``) and
+  stored as one safetensors file + JSON (tag names, validation ROC-AUC, the model they were trained for). They also
+  hold each tradition's centroid of pooled features per layer, for the layer-wise view.
+- :func:`load_demo_models`: the Hub models when they can be loaded (cache first, then the Hub with a short
+  timeout), else tiny random stand-ins shipped with the Space (``heads/tiny--<model>/model``), flagged in the UI.
+- :class:`DemoAnalyzer`: validates the upload (size, format, silence, duration), decodes it once, runs every model
+  over 5 s windows (:func:`hf_culturemert.features.extract_features`) and returns JSON-able results + a figure.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("m-a-p/MERT-v1-95M", "ntua-slp/CultureMERT-95M", "ntua-slp/CultureMERT-TA-95M")
+MODELS_ENV = "CULTUREMERT_DEMO_MODELS"
+HEADS_ENV = "CULTUREMERT_DEMO_HEADS"
+OFFLINE_ENV = "CULTUREMERT_DEMO_OFFLINE"
+MAX_SECONDS_ENV = "CULTUREMERT_DEMO_MAX_SECONDS"
+HEADS_FILE = "heads.safetensors"
+HEADS_META = "heads.json"
+TINY_PREFIX = "tiny--"
+SAMPLING_RATE = 24000
+
+
+def _default_heads_dir() -> str:
+    if os.environ.get(HEADS_ENV):
+        return os.environ[HEADS_ENV]
+    return str(Path(__file__).resolve().parents[2] / "spaces" / "culturemert-demo" / "heads")
+
+
+def _env_models() -> List[str]:
+    value = os.environ.get(MODELS_ENV, "")
+    return [m.strip() for m in value.split(",") if m.strip()] or list(DEFAULT_MODELS)
+
+
+def _env_flag(name) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class DemoArguments:
+    """Settings of the demo (the CLI options of ``culturemert demo``; the Space reads the same from env vars)."""
+
+    models: List[str] = field(default_factory=_env_models, metadata={
+        "help": f"Model ids or local folders, side by side (default: ${MODELS_ENV}, comma-separated, or "
+                f"{', '.join(DEFAULT_MODELS)})."})
+    heads_dir: str = field(default_factory=_default_heads_dir, metadata={
+        "help": f"Folder of probe heads (and tiny stand-in models) made by train_heads.py (default ${HEADS_ENV} or "
+                "the Space's heads/)."})
+    offline: bool = field(default_factory=lambda: _env_flag(OFFLINE_ENV), metadata={
+        "help": "Do not try the Hub: use the tiny stand-in models shipped with the heads."})
+    hub_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for the Hub before falling back."})
+    window_seconds: float = field(default=5.0, metadata={"help": "Window length (MERT was trained on 5 s)."})
+    max_seconds: float = field(default_factory=lambda: float(os.environ.get(MAX_SECONDS_ENV, 60.0)), metadata={
+        "help": "Longer recordings are cut to their first max_seconds (with a warning)."})
+    min_seconds: float = field(default=0.5, metadata={"help": "Shorter clips are refused."})
+    max_file_mb: float = field(default=50.0, metadata={"help": "Upload size limit in MB."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Address to serve on (0.0.0.0 to expose it)."})
+    port: Optional[int] = field(default=None, metadata={"help": "Port (default: Gradio's, 7860 or the next free)."})
+    share: bool = field(default=False, metadata={"help": "Create a public gradio.live link."})
+
+    def __post_init__(self):
+        if isinstance(self.models, str):
+            self.models = [m.strip() for m in self.models.split(",") if m.strip()]
+        if not self.models:
+            raise ValueError("`models` is empty: name at least one model id or folder")
+        for name in ("window_seconds", "max_seconds", "max_file_mb", "hub_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}")
+
+
+def model_slug(model_id: str) -> str:
+    """File-system name for a model id: ``m-a-p/MERT-v1-95M`` -> ``m-a-p--MERT-v1-95M``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "--", str(model_id).strip("/"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Probe heads
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeHeads:
+    """Per-tradition probe heads over pooled features [num_states, hidden] of one model.
+
+    tensors: ``mean``/``std`` [L, H] (standardisation, all traditions' training clips), and per tradition ``t``:
+    ``t.layer_logits`` [L], ``t.weight`` [T, H'] + ``t.bias`` [T] (and ``t.hidden.weight``/``t.hidden.bias`` for an
+    MLP head), ``t.centroid`` [L, H] (mean pooled feature of the tradition's training clips).
+    """
+
+    tags: Dict[str, List[str]]
+    tensors: Dict[str, torch.Tensor]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def traditions(self) -> List[str]:
+        return list(self.tags)
+
+    @property
+    def num_states(self) -> int:
+        return int(self.tensors["mean"].shape[0])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.tensors["mean"].shape[1])
+
+    def _standardize(self, pooled):
+        return (pooled.float() - self.tensors["mean"]) / self.tensors["std"]
+
+    def logits(self, tradition: str, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits [..., T] from pooled features [..., L, H]."""
+        t = self.tensors
+        weights = torch.softmax(t[f"{tradition}.layer_logits"], dim=0)
+        x = (self._standardize(pooled) * weights[:, None]).sum(-2)
+        if f"{tradition}.hidden.weight" in t:
+            x = torch.relu(x @ t[f"{tradition}.hidden.weight"].T + t[f"{tradition}.hidden.bias"])
+        return x @ t[f"{tradition}.weight"].T + t[f"{tradition}.bias"]
+
+    @torch.no_grad()
+    def predict(self, pooled: torch.Tensor) -> Dict[str, Dict[str, float]]:
+        """{tradition: {tag: probability}} for one clip's pooled features [L, H]."""
+        self._check(pooled)
+        return {name: dict(zip(tags, torch.sigmoid(self.logits(name, pooled)).tolist()))
+                for name, tags in self.tags.items()}
+
+    @torch.no_grad()
+    def layer_similarity(self, pooled: torch.Tensor) -> np.ndarray:
+        """Cosine similarity [traditions, L] between the clip and each tradition's centroid, per layer.
+
+        Both are centred on the mean over all traditions first, so the score says which tradition the clip is
+        closest to at that depth rather than measuring the large component all music shares.
+        """
+        self._check(pooled)
+        centre = self.tensors["mean"]
+        clip = pooled.float() - centre
+        rows = [torch.nn.functional.cosine_similarity(clip, self.tensors[f"{name}.centroid"] - centre, dim=-1)
+                for name in self.tags]
+        return torch.stack(rows).numpy()
+
+    def layer_weights(self, tradition: str) -> List[float]:
+        return torch.softmax(self.tensors[f"{tradition}.layer_logits"], 0).tolist()
+
+    def _check(self, pooled):
+        if tuple(pooled.shape[-2:]) != (self.num_states, self.hidden_size):
+            raise ValueError(f"Probe heads expect pooled features of shape ({self.num_states}, {self.hidden_size}) "
+                             f"(model {self.meta.get('model_id')!r}), got {tuple(pooled.shape)}; retrain the heads "
+                             "for this model with spaces/culturemert-demo/train_heads.py")
+
+    def compatible_with(self, config) -> bool:
+        return (self.num_states, self.hidden_size) == (config.num_hidden_layers + 1, config.hidden_size)
+
+    def save(self, folder) -> Path:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.tensors.items()}, str(folder / HEADS_FILE))
+        meta = dict(self.meta, tags=self.tags, format_version=1)
+        (folder / HEADS_META).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "ProbeHeads":
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        for name in (HEADS_FILE, HEADS_META):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder / name} is missing; make the heads with "
+                                        "spaces/culturemert-demo/train_heads.py")
+        meta = json.loads((folder / HEADS_META).read_text(encoding="utf-8"))
+        tags = meta.pop("tags")
+        tensors = load_file(str(folder / HEADS_FILE))
+        missing = [f"{t}.{k}" for t in tags for k in ("layer_logits", "weight", "bias", "centroid")
+                   if f"{t}.{k}" not in tensors]
+        if missing:
+            raise ValueError(f"{folder / HEADS_FILE} lacks tensors {missing}; retrain the heads")
+        return cls(tags=tags, tensors=tensors, meta=meta)
+
+
+def _macro_roc_auc(labels: np.ndarray, scores: np.ndarray) -> Optional[float]:
+    from sklearn.metrics import roc_auc_score
+
+    values = [roc_auc_score(labels[:, j], scores[:, j]) for j in range(labels.shape[1])
+              if 0 < labels[:, j].sum() < labels.shape[0]]
+    return float(np.mean(values)) if values else None
+
+
+def train_probe_heads(train: Dict[str, tuple], validation: Optional[Dict[str, tuple]] = None, hidden_size: int = 0,
+                      epochs: int = 200, learning_rate: float = 1e-2, l2: float = 3e-2, seed: int = 0,
+                      meta: Optional[dict] = None) -> ProbeHeads:
+    """Train one head per tradition, full batch (the synthetic corpus is small).
+
+    ``train`` / ``validation``: {tradition: (pooled [N, L, H], labels [N, T] multi-hot, tags)}. ``hidden_size`` 0
+    gives a linear head, otherwise Linear -> ReLU -> Linear. ``l2`` penalises the squared weights: with a few dozen
+    clips per tradition an unregularised head is confidently wrong on real music. Validation macro ROC-AUC is
+    recorded in ``meta``.
+    """
+    if not train:
+        raise ValueError("`train` is empty: pass {tradition: (features, labels, tags)}")
+    every = torch.cat([torch.as_tensor(f, dtype=torch.float32) for f, _, _ in train.values()])
+    mean, std = every.mean(0), every.std(0, unbiased=False).clamp_min(1e-5)
+    tensors = {"mean": mean, "std": std}
+    tags_out, scores = {}, {}
+    for index, (name, (features, labels, tags)) in enumerate(train.items()):
+        features = torch.as_tensor(features, dtype=torch.float32)
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+        if labels.shape != (features.shape[0], len(tags)):
+            raise ValueError(f"tradition {name!r}: labels {tuple(labels.shape)} do not match {features.shape[0]} "
+                             f"clips x {len(tags)} tags")
+        generator = torch.Generator().manual_seed(seed + index)
+        width = features.shape[-1]
+        params = {"layer_logits": torch.zeros(features.shape[1])}
+        if hidden_size:
+            params["hidden.weight"] = torch.randn(hidden_size, width, generator=generator) / width ** 0.5
+            params["hidden.bias"] = torch.zeros(hidden_size)
+            width = hidden_size
+        params["weight"] = torch.randn(len(tags), width, generator=generator) * 0.01
+        params["bias"] = torch.zeros(len(tags))
+        for value in params.values():
+            value.requires_grad_(True)
+        optimizer = torch.optim.Adam(params.values(), lr=learning_rate)
+        heads = ProbeHeads(tags={name: list(tags)},
+                           tensors={**tensors, **{f"{name}.{k}": v for k, v in params.items()}})
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(heads.logits(name, features), labels)
+            penalty = sum((value ** 2).sum() for key, value in params.items() if key.endswith("weight"))
+            (loss + l2 * penalty).backward()
+            optimizer.step()
+        tensors.update({f"{name}.{k}": v.detach() for k, v in params.items()})
+        tensors[f"{name}.centroid"] = features.mean(0)
+        tags_out[name] = list(tags)
+        if validation and name in validation:
+            val_features, val_labels, _ = validation[name]
+            with torch.no_grad():
+                val_scores = torch.sigmoid(heads.logits(name, torch.as_tensor(val_features, dtype=torch.float32)))
+            scores[name] = _macro_roc_auc(np.asarray(val_labels), val_scores.numpy())
+        logger.info("Trained %s head (%d clips, %d tags, final loss %.3f)", name, len(labels), len(tags), loss.item())
+    meta = dict(meta or {}, hidden_size=hidden_size, epochs=epochs, l2=l2, validation_roc_auc=scores)
+    return ProbeHeads(tags=tags_out, tensors=tensors, meta=meta)
+
+
+def corpus_features(model, corpus: Dict[str, object], split: str = "train", window_seconds: float = 5.0,
+                    max_clips: Optional[int] = None) -> Dict[str, tuple]:
+    """Pooled features of a synthetic-corpus split: {tradition: (features [N, L, H], labels [N, T], tags)}.
+
+    ``corpus``: {tradition: folder} as returned by ``hf_culturemert.data.build_synthetic_corpus``.
+    """
+    from tqdm.auto import tqdm
+
+    from .audio import load_audio
+    from .data.hub_layout import read_vocabulary
+    from .data.loading import load_tradition
+    from .features import extract_features
+
+    out = {}
+    for name, folder in corpus.items():
+        dataset = load_tradition(f"synthetic-{name}", split, repo_id=folder)
+        dataset = dataset.cast_column("audio", _undecoded_audio())
+        if max_clips is not None:
+            dataset = dataset.select(range(min(max_clips, len(dataset))))
+        tags = read_vocabulary(folder) or []
+        feats, labels = [], []
+        for example in tqdm(dataset, desc=f"{name}/{split}", leave=False):
+            wave = load_audio(example["audio"], SAMPLING_RATE)
+            feats.append(extract_features(model, wave, SAMPLING_RATE, window_seconds=window_seconds).pooled)
+            labels.append(example["labels"])
+        out[name] = (torch.stack(feats), np.asarray(labels, dtype=np.float32), tags)
+    return out
+
+
+def _undecoded_audio():
+    from datasets import Audio
+
+    return Audio(decode=False)
+
+
+def train_demo_heads(model, corpus: Dict[str, object], output_dir, model_id: str, hidden_size: int = 0,
+                     epochs: int = 200, l2: float = 3e-2, window_seconds: float = 5.0, max_clips: Optional[int] = None,
+                     seed: int = 0) -> ProbeHeads:
+    """Features of the corpus' train/validation splits -> heads saved in ``output_dir`` (what train_heads.py runs)."""
+    train = corpus_features(model, corpus, "train", window_seconds, max_clips)
+    try:
+        validation = corpus_features(model, corpus, "validation", window_seconds, max_clips)
+    except ValueError as error:  # a corpus built without a validation split
+        logger.warning("No validation split (%s); heads are saved without validation scores", error)
+        validation = None
+    config = getattr(model, "mert", model).config
+    meta = {"model_id": model_id, "num_states": config.num_hidden_layers + 1, "hidden_size": config.hidden_size,
+            "window_seconds": window_seconds, "trained_on": "hf_culturemert synthetic corpus",
+            "train_clips": {t: int(v[0].shape[0]) for t, v in train.items()}}
+    heads = train_probe_heads(train, validation, hidden_size=hidden_size, epochs=epochs, l2=l2, seed=seed, meta=meta)
+    heads.save(output_dir)
+    logger.info("Saved probe heads for %s to %s (validation ROC-AUC %s)", model_id, output_dir,
+                heads.meta["validation_roc_auc"])
+    return heads
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models: Hub when reachable, tiny stand-ins otherwise
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoModel:
+    model_id: str
+    model: torch.nn.Module
+    heads: Optional[ProbeHeads]
+    fallback: bool = False
+    note: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.model_id} (tiny stand-in)" if self.fallback else self.model_id
+
+
+def _hub_unreachable_reason(model_id: str, timeout: float) -> Optional[str]:
+    """``None`` when the Hub answers for ``model_id`` within ``timeout`` s, else why not."""
+    from huggingface_hub import HfApi, constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        HfApi().model_info(model_id, timeout=timeout)
+    except Exception as error:  # noqa: BLE001 -- any failure (DNS, proxy, 404, timeout) means "use the fallback"
+        return f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+    return None
+
+
+def _load_real(model_id: str, offline: bool, timeout: float):
+    """(model, None) or (None, reason)."""
+    from .export import load_model, resolve_model_id
+
+    source = resolve_model_id(model_id)
+    if Path(source).exists():
+        return load_model(source).eval(), None
+    if offline:
+        return None, "offline mode"
+    try:  # the local Hugging Face cache first: no network needed
+        return load_model(source, local_files_only=True).eval(), None
+    except (OSError, ValueError):
+        pass
+    reason = _hub_unreachable_reason(source, timeout)
+    if reason:
+        return None, reason
+    try:
+        return load_model(source).eval(), None
+    except (OSError, ValueError, RuntimeError) as error:
+        return None, f"{type(error).__name__}: {error}"
+
+
+def _load_heads(folder: Path, config, model_id: str) -> tuple:
+    if not (folder / HEADS_FILE).is_file():
+        return None, f"no probe heads for {model_id} in {folder.parent}: run spaces/culturemert-demo/train_heads.py"
+    heads = ProbeHeads.load(folder)
+    if not heads.compatible_with(config):
+        return None, (f"the probe heads in {folder} were trained for {heads.num_states} states x {heads.hidden_size} "
+                      f"and do not fit {model_id}; retrain them")
+    return heads, ""
+
+
+def load_demo_models(model_ids: Sequence[str], heads_dir, offline: bool = False,
+                     hub_timeout: float = 5.0) -> List[DemoModel]:
+    """Each model with its heads; a model that cannot be loaded becomes its tiny stand-in (``fallback=True``)."""
+    from .export import load_model
+    from .testing import random_model, tiny_mert_config
+
+    heads_dir = Path(heads_dir)
+    out = []
+    for model_id in model_ids:
+        model, reason = _load_real(model_id, offline, hub_timeout)
+        if model is not None:
+            heads, note = _load_heads(heads_dir / model_slug(model_id), model.config, model_id)
+            out.append(DemoModel(model_id, model, heads, fallback=False, note=note))
+            continue
+        tiny_dir = heads_dir / f"{TINY_PREFIX}{model_slug(model_id)}"
+        if (tiny_dir / "model" / "config.json").is_file():
+            model = load_model(tiny_dir / "model").eval()
+        else:
+            model = random_model(tiny_mert_config(), seed=zlib.crc32(model_id.encode()) % 2 ** 31)
+        heads, note = _load_heads(tiny_dir, model.config, f"the tiny stand-in of {model_id}")
+        logger.warning("Using a tiny random stand-in for %s (%s)", model_id, reason)
+        out.append(DemoModel(model_id, model, heads, fallback=True,
+                             note=f"{model_id} could not be loaded ({reason}); {note or 'tiny stand-in in use'}"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Analysis (no Gradio here: the UI wraps it)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class DemoInputError(ValueError):
+    """The user's input cannot be analysed; the message says why and what to do."""
+
+
+@dataclass
+class Analysis:
+    duration: float  # seconds of the file
+    analysed_seconds: float
+    num_windows: int
+    predictions: Dict[str, Dict[str, Dict[str, float]]]  # model -> tradition -> tag -> probability
+    layer_similarity: Dict[str, dict]  # model -> {"traditions": [...], "values": [[...]]}
+    warnings: List[str]
+    timings: Dict[str, float]
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def audio_duration(path) -> Optional[float]:
+    """Duration in seconds from the container header (``None`` when the header does not say); ValueError when the
+    file is not decodable audio."""
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        metadata = AudioDecoder(str(path)).metadata
+    except (RuntimeError, ValueError, IndexError) as error:
+        detail = str(error).replace(str(path), Path(path).name).split(", ")[-1]  # drop torchcodec's C++ location
+        raise DemoInputError(f"{Path(path).name} is not an audio file that can be decoded ({detail}). "
+                             "Upload wav, flac, mp3, ogg, m4a or another common audio format.") from error
+    return metadata.duration_seconds_from_header
+
+
+class DemoAnalyzer:
+    """Validate one upload and run every model on it."""
+
+    def __init__(self, models: Sequence[DemoModel], args: Optional[DemoArguments] = None):
+        self.models = list(models)
+        self.args = args or DemoArguments(models=[m.model_id for m in models])
+
+    @property
+    def traditions(self) -> List[str]:
+        names = []
+        for entry in self.models:
+            for name in (entry.heads.traditions if entry.heads else []):
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def load(self, path) -> tuple:
+        """(waveform at 24 kHz, file duration, warnings); DemoInputError with the reason for unusable input."""
+        from .audio import load_audio
+
+        if path is None or str(path) == "":
+            raise DemoInputError("No audio: upload a file or record a clip first.")
+        path = Path(path)
+        if not path.is_file():
+            raise DemoInputError(f"The uploaded file {path.name} is gone; upload it again.")
+        size_mb = path.stat().st_size / 2 ** 20
+        if size_mb > self.args.max_file_mb:
+            raise DemoInputError(f"{path.name} is {size_mb:.1f} MB; the limit is {self.args.max_file_mb:g} MB. "
+                                 "Upload a shorter or compressed clip.")
+        if path.stat().st_size == 0:
+            raise DemoInputError(f"{path.name} is empty (0 bytes).")
+        duration = audio_duration(path)
+        warnings = []
+        end = None
+        if duration is not None and duration > self.args.max_seconds:
+            end = self.args.max_seconds
+            warnings.append(f"The recording is {duration:.1f} s long; only its first {self.args.max_seconds:g} s are "
+                            f"analysed (limit of this demo).")
+        try:
+            wave = load_audio(path, SAMPLING_RATE, end_seconds=end)
+        except ValueError as error:
+            text = str(error).replace(str(path), path.name)
+            raise DemoInputError(text) from error
+        if duration is None:
+            duration = len(wave) / SAMPLING_RATE
+            if duration > self.args.max_seconds:
+                wave = wave[: int(self.args.max_seconds * SAMPLING_RATE)]
+                warnings.append(f"The recording is {duration:.1f} s long; only its first {self.args.max_seconds:g} "
+                                "s are analysed (limit of this demo).")
+        if len(wave) < self.args.min_seconds * SAMPLING_RATE:
+            raise DemoInputError(f"{path.name} is {len(wave) / SAMPLING_RATE:.2f} s long; upload at least "
+                                 f"{self.args.min_seconds:g} s of audio.")
+        return wave, duration, warnings
+
+    def analyze(self, path, progress=None) -> Analysis:
+        """Predictions and layer-wise similarities of every model for the audio at ``path``."""
+        from .features import extract_features
+
+        wave, duration, warnings = self.load(path)
+        predictions, similarity, timings = {}, {}, {}
+        num_windows = 0
+        for index, entry in enumerate(self.models):
+            if progress is not None:
+                progress(index / len(self.models), desc=f"{entry.display_name}")
+            start = time.perf_counter()
+            features = extract_features(entry.model, wave, SAMPLING_RATE, window_seconds=self.args.window_seconds,
+                                        progress=progress is not None)
+            num_windows = len(features.window_starts)
+            if entry.heads is None:
+                warnings.append(f"{entry.display_name}: {entry.note or 'no probe heads'}")
+            else:
+                predictions[entry.display_name] = entry.heads.predict(features.pooled)
+                similarity[entry.display_name] = {"traditions": entry.heads.traditions,
+                                                  "layers": list(features.layers),
+                                                  "values": entry.heads.layer_similarity(features.pooled).tolist()}
+            timings[entry.display_name] = round(time.perf_counter() - start, 3)
+        if progress is not None:
+            progress(1.0, desc="done")
+        return Analysis(duration=float(duration), analysed_seconds=len(wave) / SAMPLING_RATE, num_windows=num_windows,
+                        predictions=predictions, layer_similarity=similarity, warnings=warnings, timings=timings)
+
+
+def layer_figure(analysis: Analysis):
+    """Heat map per model: traditions x layers, cosine similarity of the clip to each tradition's centroid."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    items = list(analysis.layer_similarity.items())
+    fig, axes = plt.subplots(1, max(1, len(items)), figsize=(4.6 * max(1, len(items)), 2.9), squeeze=False,
+                             constrained_layout=True)
+    image = None
+    for ax, (name, item) in zip(axes[0], items):
+        values = np.asarray(item["values"])
+        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_yticks(range(len(item["traditions"])), item["traditions"], fontsize=8)
+        ax.set_xticks(range(len(item["layers"])), [str(i) for i in item["layers"]], fontsize=7)
+        ax.set_xlabel("layer (0 = CNN + positional embedding)", fontsize=8)
+        ax.set_title(name, fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes[0].tolist(), shrink=0.9, label="cosine to tradition centroid")
+    else:
+        axes[0, 0].text(0.5, 0.5, "no probe heads loaded", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradio UI
+# ---------------------------------------------------------------------------------------------------------------
+
+INTRO = """# CultureMERT: what do music models hear across traditions?
+Upload or record music. Each model's features are probed with small heads trained per tradition (Western, Greek
+folk *Lyra*, Turkish *makam*, *Hindustani*, *Carnatic*), side by side for
+[MERT-v1-95M](https://huggingface.co/m-a-p/MERT-v1-95M) and the culturally adapted
+[CultureMERT-95M](https://huggingface.co/ntua-slp/CultureMERT-95M) /
+[CultureMERT-TA-95M](https://huggingface.co/ntua-slp/CultureMERT-TA-95M)
+([paper](https://arxiv.org/abs/2506.17818)). Long recordings are analysed in 5 s windows."""
+
+
+def _status_markdown(models: Sequence[DemoModel]) -> str:
+    lines = []
+    fallback = [m for m in models if m.fallback]
+    if fallback:
+        lines.append("> **Offline mode:** " + ", ".join(f"`{m.model_id}`" for m in fallback)
+                     + " could not be loaded from the Hugging Face Hub, so tiny randomly initialised stand-ins "
+                     "(with heads trained on the synthetic corpus) are shown. Their predictions only illustrate the "
+                     "interface.")
+    for entry in models:
+        if entry.heads is None:
+            lines.append(f"> `{entry.model_id}`: {entry.note}")
+    return "\n\n".join(lines)
+
+
+def _summary_markdown(analysis: Analysis) -> str:
+    lines = [f"**Analysed** {analysis.analysed_seconds:.1f} s of {analysis.duration:.1f} s in "
+             f"{analysis.num_windows} window(s); time per model: "
+             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in analysis.timings.items())]
+    for name, per in analysis.predictions.items():
+        best = max(((t, tag, p) for t, tags in per.items() for tag, p in tags.items()), key=lambda x: x[2],
+                   default=None)
+        if best:
+            lines.append(f"- {name}: most confident tag `{best[1]}` ({best[0]}, {best[2]:.0%})")
+    lines += [f"- ⚠️ {text}" for text in analysis.warnings]
+    return "\n".join(lines)
+
+
+def build_demo(args: Optional[DemoArguments] = None, models: Optional[Sequence[DemoModel]] = None):
+    """The Gradio Blocks app (not launched). ``models`` defaults to :func:`load_demo_models` of ``args``."""
+    import gradio as gr
+
+    args = args or DemoArguments()
+    if models is None:
+        models = load_demo_models(args.models, args.heads_dir, offline=args.offline, hub_timeout=args.hub_timeout)
+    analyzer = DemoAnalyzer(models, args)
+    traditions = analyzer.traditions
+    named = [m for m in models if m.heads is not None]
+
+    with gr.Blocks(title="CultureMERT demo") as demo:
+        gr.Markdown(INTRO)
+        gr.Markdown(_status_markdown(models), elem_id="model-status")
+        with gr.Row():
+            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Music clip",
+                             elem_id="audio-input")
+            with gr.Column():
+                button = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
+                summary = gr.Markdown("Upload a clip to see what each model hears.", elem_id="summary")
+        labels = {}
+        with gr.Tabs():
+            for tradition in traditions:
+                with gr.Tab(tradition.capitalize()):
+                    with gr.Row():
+                        for entry in named:
+                            if tradition in entry.heads.tags:
+                                labels[(entry.display_name, tradition)] = gr.Label(
+                                    num_top_classes=5, label=entry.display_name, show_heading=False,
+                                    elem_classes=["tag-label"])
+        gr.Markdown("### Layer by layer: which tradition does each layer's representation resemble?")
+        plot = gr.Plot(label="Cosine similarity to tradition centroids", show_label=False, elem_id="layer-plot")
+        with gr.Accordion("All scores (JSON, also returned by the API)", open=False):
+            raw = gr.JSON(label="results")
+        keys = list(labels)
+
+        def run(path, progress=gr.Progress(track_tqdm=True)):
+            try:
+                analysis = analyzer.analyze(path, progress=progress)
+            except (DemoInputError, ValueError, FileNotFoundError, RuntimeError) as error:
+                logger.info("Refused input: %s", error)
+                raise gr.Error(str(error), title="Cannot analyse this audio") from error
+            for text in analysis.warnings:
+                gr.Warning(text)
+            values = [analysis.predictions.get(name, {}).get(tradition) for name, tradition in keys]
+            return [_summary_markdown(analysis), *values, layer_figure(analysis), analysis.to_json()]
+
+        outputs = [summary, *labels.values(), plot, raw]
+        button.click(run, inputs=audio, outputs=outputs, api_name="predict")
+        audio.upload(run, inputs=audio, outputs=outputs, api_visibility="private")
+        audio.stop_recording(run, inputs=audio, outputs=outputs, api_visibility="private")
+    demo.analyzer = analyzer
+    return demo
+
+
+def launch(args: Optional[DemoArguments] = None, **launch_kwargs):
+    """Build and serve the demo (blocks unless ``prevent_thread_lock=True`` is passed)."""
+    args = args or DemoArguments()
+    demo = build_demo(args)
+    demo.queue(default_concurrency_limit=1)
+    return demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                       max_file_size=f"{args.max_file_mb:g}mb", **launch_kwargs)

@@ -1,0 +1,189 @@
+"""The demo's logic (hf_culturemert.demo) without a browser: heads, model fallback, input validation, analysis."""
+
+import json
+import runpy
+import zlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from hf_culturemert.demo import (DEFAULT_MODELS, DemoAnalyzer, DemoArguments, DemoInputError, ProbeHeads,
+                                 layer_figure, load_demo_models, model_slug, train_demo_heads, train_probe_heads)
+from hf_culturemert.testing import sine_wave
+
+TRADITIONS = ["western", "lyra", "makam", "hindustani", "carnatic"]
+
+
+@pytest.fixture(scope="module")
+def space_dir(repo_root):
+    return repo_root / "spaces" / "culturemert-demo"
+
+
+@pytest.fixture(scope="module")
+def offline_models(space_dir):
+    return load_demo_models(DEFAULT_MODELS, space_dir / "heads", offline=True)
+
+
+def _wav(path, seconds, frequency=330.0, rate=24000, seed=0):
+    sf.write(path, sine_wave(seconds, frequency, rate, seed=seed), rate)
+    return path
+
+
+def test_shipped_heads_fit_the_shipped_stand_ins(offline_models, space_dir):
+    assert [m.model_id for m in offline_models] == list(DEFAULT_MODELS)
+    for entry in offline_models:
+        assert entry.fallback and "could not be loaded" in entry.note
+        assert entry.heads is not None, entry.note
+        assert entry.heads.traditions == TRADITIONS
+        assert entry.heads.compatible_with(entry.model.config)
+        assert entry.display_name.endswith("(tiny stand-in)")
+        meta = json.loads((space_dir / "heads" / f"tiny--{model_slug(entry.model_id)}" / "heads.json").read_text())
+        assert meta["model_id"] == entry.model_id and set(meta["validation_roc_auc"]) == set(TRADITIONS)
+    sizes = [p.stat().st_size for p in (space_dir / "heads").rglob("*") if p.is_file()]
+    assert max(sizes) < 1_000_000  # small files, fine for a Space repo without LFS
+
+
+def test_fallback_when_hub_unreachable(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    (entry,) = load_demo_models(["some-org/unreachable-model"], tmp_path, hub_timeout=1.0)
+    assert entry.fallback and entry.heads is None
+    assert "could not be loaded" in entry.note and "train_heads.py" in entry.note
+    assert "Connect" in entry.note  # the reason (connection refused) is shown to the user
+    # no heads -> predictions are skipped with a warning, not a crash
+    clip = _wav(tmp_path / "clip.wav", 1.0)
+    analysis = DemoAnalyzer([entry]).analyze(clip)
+    assert analysis.predictions == {} and any("no probe heads" in w for w in analysis.warnings)
+    # the stand-in is reproducible from the id
+    entry2 = load_demo_models(["some-org/unreachable-model"], tmp_path, offline=True)[0]
+    assert torch.equal(next(entry.model.parameters()), next(entry2.model.parameters()))
+    assert zlib.crc32(b"some-org/unreachable-model") % 2 ** 31 > 0
+
+
+def test_train_probe_heads_learns_and_round_trips(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    features = torch.randn(80, 3, 8, generator=gen)
+    labels = np.stack([(features[:, 2, 0] > 0).numpy(), (features[:, 2, 3] < 0).numpy()], 1).astype(np.float32)
+    train = {"a": (features[:60], labels[:60], ["x", "y"]), "b": (features[:60] + 1.0, labels[:60, :1], ["z"])}
+    valid = {"a": (features[60:], labels[60:], ["x", "y"])}
+    heads = train_probe_heads(train, valid, epochs=100, l2=1e-3, meta={"model_id": "toy"})
+    assert heads.meta["validation_roc_auc"]["a"] > 0.9
+    heads.save(tmp_path / "heads")
+    loaded = ProbeHeads.load(tmp_path / "heads")
+    pooled = features[70]
+    assert loaded.predict(pooled) == heads.predict(pooled)
+    assert set(loaded.predict(pooled)) == {"a", "b"} and set(loaded.predict(pooled)["a"]) == {"x", "y"}
+    similarity = loaded.layer_similarity(features[:60].mean(0) + 1.0)  # = the centroid of tradition "b"
+    assert similarity.shape == (2, 3) and np.allclose(similarity[1], 1.0, atol=1e-4)
+    with pytest.raises(ValueError, match="retrain"):
+        loaded.predict(torch.zeros(3, 16))
+    with pytest.raises(ValueError, match="labels"):
+        train_probe_heads({"a": (features, labels[:10], ["x", "y"])})
+    (tmp_path / "heads" / "heads.json").unlink()
+    with pytest.raises(FileNotFoundError, match="train_heads.py"):
+        ProbeHeads.load(tmp_path / "heads")
+
+
+def test_heads_from_synthetic_corpus_for_a_local_model(tmp_path):
+    from hf_culturemert.data import build_synthetic_corpus
+    from hf_culturemert.export import save_model_folder
+    from hf_culturemert.testing import random_model, tiny_mert_config
+
+    corpus = build_synthetic_corpus(tmp_path / "corpus", clips_per_split={"train": 4, "validation": 2, "test": 1},
+                                    clip_seconds=1.0, traditions=["western", "makam"], num_proc=1, progress=False)
+    folder = save_model_folder(random_model(tiny_mert_config(), seed=3), tmp_path / "model")
+    heads_dir = tmp_path / "heads"
+    model = load_demo_models([str(folder)], heads_dir, offline=True)[0].model  # a local folder loads offline
+    heads = train_demo_heads(model, corpus, heads_dir / model_slug(str(folder)), model_id=str(folder), epochs=20)
+    assert heads.traditions == ["western", "makam"] and heads.meta["train_clips"] == {"western": 4, "makam": 4}
+    (entry,) = load_demo_models([str(folder)], heads_dir, offline=True)
+    assert not entry.fallback and entry.heads is not None and entry.heads.traditions == ["western", "makam"]
+
+
+def test_analysis_of_a_long_clip(offline_models, tmp_path):
+    clip = _wav(tmp_path / "long.flac", 12.0)
+    analyzer = DemoAnalyzer(offline_models, DemoArguments(max_seconds=8.0, window_seconds=5.0))
+    calls = []
+    analysis = analyzer.analyze(clip, progress=lambda value, desc=None: calls.append((value, desc)))
+    assert analysis.duration == pytest.approx(12.0, abs=0.05)
+    assert analysis.analysed_seconds == pytest.approx(8.0, abs=0.05)
+    assert analysis.num_windows == 2  # 5 s + 3 s
+    assert any("first 8 s" in w for w in analysis.warnings)
+    assert calls[-1][0] == 1.0 and len(calls) == len(offline_models) + 1
+    assert set(analysis.predictions) == {m.display_name for m in offline_models}
+    for per in analysis.predictions.values():
+        assert list(per) == TRADITIONS
+        assert all(0.0 <= p <= 1.0 for tags in per.values() for p in tags.values())
+    first = next(iter(analysis.layer_similarity.values()))
+    assert np.asarray(first["values"]).shape == (5, 3) and first["layers"] == [0, 1, 2]
+    json.dumps(analysis.to_json())  # the API returns it as JSON
+    figure = layer_figure(analysis)
+    assert len(figure.axes) == len(offline_models) + 1  # one heat map per model + colour bar
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("text", "not an audio file"), ("empty", "empty"), ("silent", "silent"), ("short", "at least"),
+    ("large", "limit"), ("missing", "upload it again"), ("none", "No audio"),
+])
+def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case, expected):
+    args = DemoArguments(max_file_mb=0.05 if case == "large" else 50.0)
+    analyzer = DemoAnalyzer(offline_models[:1], args)
+    path = tmp_path / "input.wav"
+    if case == "text":
+        path = tmp_path / "notes.txt"
+        path.write_text("this is not music")
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "silent":
+        sf.write(path, np.zeros(24000, dtype=np.float32), 24000)
+    elif case == "short":
+        _wav(path, 0.1)
+    elif case == "large":
+        _wav(path, 3.0)
+    elif case == "none":
+        path = None
+    with pytest.raises(DemoInputError, match=expected) as info:
+        analyzer.analyze(path)
+    assert "/tmp/" not in str(info.value) and "SingleStreamDecoder" not in str(info.value)
+
+
+def test_other_sampling_rates_and_formats(offline_models, tmp_path):
+    analyzer = DemoAnalyzer(offline_models[:1])
+    clip = _wav(tmp_path / "clip44.ogg", 2.0, rate=44100)
+    analysis = analyzer.analyze(clip)
+    assert analysis.duration == pytest.approx(2.0, abs=0.05) and analysis.num_windows == 1
+
+
+def test_space_folder_is_a_valid_space(space_dir):
+    from hf_culturemert.publish import plan_upload, read_front_matter
+
+    plan = plan_upload("space", space_dir, "culturemert/culturemert-demo")
+    assert plan.ok, plan.errors
+    names = {p for p, _ in plan.files}
+    assert {"app.py", "README.md", "requirements.txt", "train_heads.py"} <= names
+    assert not any("__pycache__" in n for n in names)
+    header = read_front_matter(space_dir / "README.md")
+    assert header["sdk"] == "gradio" and header["app_file"] == "app.py"
+    assert set(DEFAULT_MODELS) <= set(header["models"])
+
+
+def test_space_app_builds_the_demo(space_dir, monkeypatch):
+    monkeypatch.setenv("CULTUREMERT_DEMO_OFFLINE", "1")
+    namespace = runpy.run_path(str(space_dir / "app.py"), run_name="space_app")  # not __main__: no launch
+    demo = namespace["demo"]
+    assert len(demo.analyzer.models) == 3 and all(m.fallback for m in demo.analyzer.models)
+    assert "/predict" in [f"/{d.api_name}" for d in demo.fns.values() if d.api_name]
+
+
+def test_demo_command_help(capsys):
+    from hf_culturemert.commands import demo as demo_command
+
+    with pytest.raises(SystemExit) as info:
+        demo_command.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--port" in out and "--models" in out and "--offline" in out
