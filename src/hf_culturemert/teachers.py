@@ -108,7 +108,9 @@ class EncodecTeacher(nn.Module):
         from transformers import EncodecConfig, EncodecModel
 
         torch.manual_seed(seed)
-        return cls(EncodecModel(config or EncodecConfig()), bandwidth, num_codebooks)
+        model = EncodecModel(config or EncodecConfig())
+        _seed_codebooks(model, torch.Generator().manual_seed(seed))
+        return cls(model, bandwidth, num_codebooks)
 
     def check_compatible(self, mert_config):
         """Raise if the student's codebook head does not match this teacher's codes."""
@@ -209,6 +211,35 @@ class CQTTeacher(nn.Module):
             else:
                 spec = self.cqt(waveform)  # [B, bins, frames]
         return align_frames(spec.transpose(1, 2), num_frames, dim=1).contiguous()
+
+
+@torch.no_grad()
+def _seed_codebooks(model, generator, seconds=8.0):
+    """Draw each residual codebook of a fresh ``EncodecModel`` from frames of the residual it quantises.
+
+    transformers initialises the codebooks to zeros, so a random teacher would give code 0 to every frame and the
+    masked-prediction task would be trivial. Sampling codebook entries from the latents of a probe signal (random
+    harmonic tones plus noise), as k-means initialisation does, gives random teachers varied, input-dependent codes.
+    """
+    rate = model.config.sampling_rate
+    time = torch.arange(int(seconds * rate)) / rate
+    rows = []
+    for _ in range(4):
+        f0 = 55.0 * 2 ** (torch.rand((), generator=generator) * 5)
+        tone = sum(torch.sin(2 * math.pi * f0 * k * time + torch.rand((), generator=generator) * 6.28) / k
+                   for k in range(1, 6))
+        noise = torch.randn(time.shape, generator=generator)
+        rows.append(0.1 * tone / 2 + 0.02 * noise)
+    probe = torch.stack(rows)[:, None].to(next(model.parameters()).dtype)
+    residual = model.encoder(probe).transpose(1, 2).reshape(-1, model.config.codebook_dim)
+    for layer in model.quantizer.layers:
+        codebook = layer.codebook
+        picks = torch.randint(0, residual.shape[0], (codebook.codebook_size,), generator=generator)
+        jitter = 1e-3 * residual.std() * torch.randn(codebook.embed.shape, generator=generator)
+        codebook.embed.copy_(residual[picks] + jitter)
+        codebook.embed_avg.copy_(codebook.embed)
+        codebook.cluster_size.fill_(1.0)
+        residual = residual - codebook.decode(codebook.encode(residual))
 
 
 def tiny_encodec_config(codebook_size=1024, **overrides):

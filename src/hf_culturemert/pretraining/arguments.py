@@ -8,6 +8,7 @@ decay 0.01, clip norm 10.
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from transformers import TrainingArguments
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"]
@@ -151,4 +152,6 @@ class PretrainingArguments(TrainingArguments):
             problems.append("remove_unused_columns must be false (the collator reads the audio/id columns)")
         if problems:
             raise ValueError("Invalid pre-training arguments:\n  - " + "\n  - ".join(problems))
+        if self.dataloader_pin_memory and not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every epoch otherwise
         super().__post_init__()

@@ -1,0 +1,127 @@
+"""Honest results of the miniature study: does continual pre-training on a tradition help on that tradition, and how
+much of that gain do CultureMERT (all traditions together) and CultureMERT-TA (task arithmetic) keep?
+
+Runs ``culturemert reproduce`` (the default miniature study: synthetic corpus, tiny MERT pre-trained on the
+"western" part, two-stage continual pre-training per tradition and on all four, lambda sweep, probing) once per
+seed, each in its own process and output folder (reruns resume/skip finished seeds), then reads every
+``results/results.json`` and prints, with the test ROC-AUC and mAP of the reported probe (mean over probe seeds):
+
+* gain of each single-culture model over the base on its own tradition, per seed and as mean +- std over seeds,
+  and how many seeds it beats the base;
+* the share of those gains kept by CultureMERT and CultureMERT-TA: (model - base) / (single - base), per
+  tradition (only meaningful where the single-culture gain is clearly positive) and pooled
+  (sum over traditions of model gains / sum of single-culture gains);
+* the wall time of each run (the README's "under 10 minutes on 2 CPU cores" claim).
+
+    python benchmarks/reproduce.py                     # seeds 0 1 2 into outputs/benchmarks/reproduce/
+    python benchmarks/reproduce.py --seeds 0 1 2 3 4 --output_dir /tmp/bench
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
+METRICS = {"roc_auc": "ROC-AUC", "average_precision": "mAP"}
+
+
+def run_seed(seed, output_dir, extra):
+    folder = Path(output_dir) / f"seed-{seed}"
+    done = (folder / "summary.json").is_file()
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "hf_culturemert.cli", "reproduce", "--seed", str(seed),
+               "--output_dir", str(folder), *extra]
+    with open(Path(output_dir) / f"seed-{seed}.log", "a", encoding="utf-8") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    timing_file = folder / "benchmark_wall_seconds.json"
+    if not done:
+        timing_file.write_text(json.dumps({"wall_seconds": seconds}))
+    return json.loads(timing_file.read_text())["wall_seconds"] if timing_file.is_file() else None
+
+
+def scores(folder):
+    results = json.loads((Path(folder) / "results" / "results.json").read_text())["results"]
+    return {model: {dataset: {m: r["summary"][m]["mean"] for m in METRICS} for dataset, r in per.items()}
+            for model, per in results.items()}
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):+.1f} +- {100 * std:.1f}"
+
+
+def analyse(per_seed, traditions):
+    lines = []
+    for metric, label in METRICS.items():
+        lines += ["", f"### {label} (test, points; mean +- std over {len(per_seed)} seeds)", "",
+                  "| tradition | base | single-culture | gain (single - base) | beats base | CultureMERT gain | "
+                  "CultureMERT-TA gain | share kept CM | share kept TA |", "|---|---|---|---|---|---|---|---|---|"]
+        pooled = {"single": [], "CultureMERT": [], "CultureMERT-TA": []}
+        for tradition in traditions:
+            base = [s["base"][tradition][metric] for s in per_seed]
+            single = [s[f"single-{tradition}"][tradition][metric] for s in per_seed]
+            gains = {name: [s[name][tradition][metric] - b for s, b in zip(per_seed, base)]
+                     for name in ("CultureMERT", "CultureMERT-TA")}
+            gain = [x - b for x, b in zip(single, base)]
+            pooled["single"].append(sum(gain))
+            for name in gains:
+                pooled[name].append(sum(gains[name]))
+            mean_gain = statistics.mean(gain)
+            shares = {name: (statistics.mean(gains[name]) / mean_gain if mean_gain > 0.005 else None)
+                      for name in gains}
+            lines.append(
+                f"| {tradition} | {100 * statistics.mean(base):.1f} | {100 * statistics.mean(single):.1f} | "
+                f"{mean_std(gain)} | {sum(g > 0 for g in gain)}/{len(gain)} | {mean_std(gains['CultureMERT'])} | "
+                f"{mean_std(gains['CultureMERT-TA'])} | "
+                + " | ".join("-" if shares[n] is None else f"{100 * shares[n]:.0f}%"
+                             for n in ("CultureMERT", "CultureMERT-TA")) + " |")
+        total = sum(pooled["single"])
+        kept = {n: (sum(pooled[n]) / total if total > 0 else None) for n in ("CultureMERT", "CultureMERT-TA")}
+        lines.append("")
+        lines.append(f"Pooled over traditions and seeds: single-culture gain {100 * total / len(per_seed):+.1f} "
+                     f"points summed over traditions (per seed); share kept: CultureMERT "
+                     + ("n/a" if kept["CultureMERT"] is None else f"{100 * kept['CultureMERT']:.0f}%")
+                     + ", CultureMERT-TA "
+                     + ("n/a" if kept["CultureMERT-TA"] is None else f"{100 * kept['CultureMERT-TA']:.0f}%")
+                     + ("" if total > 0 else " (no positive single-culture gain to keep)"))
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output_dir", default="outputs/benchmarks/reproduce")
+    parser.add_argument("extra", nargs="*", help="more `culturemert reproduce` options, after --")
+    args = parser.parse_args()
+    if len(args.seeds) < 3:
+        parser.error("--seeds: at least 3 seeds are needed for a mean and a spread")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    walls, per_seed = {}, []
+    for seed in args.seeds:
+        walls[seed] = run_seed(seed, out, args.extra)
+        per_seed.append(scores(out / f"seed-{seed}"))
+        sys.stdout.write(f"seed {seed}: {walls[seed]:.0f} s wall\n" if walls[seed] else f"seed {seed}: done\n")
+        sys.stdout.flush()
+    traditions = [t for t in TRADITIONS if all(f"single-{t}" in s for s in per_seed)]
+    lines = ["## Miniature CultureMERT study (`culturemert reproduce` defaults)", "",
+             "Wall time per run (2 CPU cores): " + ", ".join(f"seed {s}: {w / 60:.1f} min" for s, w in walls.items()
+                                                            if w)]
+    lines += analyse(per_seed, traditions)
+    text = "\n".join(lines) + "\n"
+    (out / "benchmark.md").write_text(text)
+    (out / "benchmark.json").write_text(json.dumps({"wall_seconds": walls, "scores": dict(zip(args.seeds, per_seed))},
+                                                   indent=2))
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""``culturemert reproduce``: the whole CultureMERT study (miniature by default, ``--preset culturemert-95m``)."""
+
+import sys
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from ..reproduce import ReproduceArguments, run_reproduce
+
+
+def main(argv):
+    parser = HfArgumentParser(ReproduceArguments, prog="culturemert reproduce",
+                              description="Run the whole CultureMERT study: data, base model, continual pre-training "
+                                          "per tradition and on all, task-arithmetic merge with a lambda sweep, "
+                                          "probing, results and model cards. Rerun to resume.")
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    if not args.dry_run:
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        datasets.disable_progress_bars()   # per-shard save/map bars drown the pipeline's own progress
+        hf_logging.disable_progress_bar()  # "Loading weights" bars, once per model load
+    result = run_reproduce(args)
+    if args.dry_run:
+        sys.stdout.write(result["plan"] + "\n")
+        return 0
+    lines = ["", "CultureMERT study finished. Written:",
+             f"  results (markdown): {result['results']['markdown']}",
+             f"  results (JSON):     {result['results']['json']}",
+             f"  per-layer plot:     {result['results']['plot']}",
+             f"  lambda sweep:       {result.get('lambda_sweep', '-')}",
+             f"  stage log:          {result['stages']}"]
+    lines += [f"  model {name:<18} {path}" for name, path in result["models"].items()]
+    lines.append(f"  best task-arithmetic lambda (validation): {result['best_lambda']}")
+    lines += ["", Path(result["results"]["markdown"]).read_text(encoding="utf-8")]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

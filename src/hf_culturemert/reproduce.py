@@ -1,0 +1,350 @@
+"""The whole CultureMERT study as one resumable pipeline (``culturemert reproduce``).
+
+data -> base model -> two-stage continual pre-training on each tradition (single-culture models) -> continual
+pre-training on all four together (CultureMERT) -> task-arithmetic merge of the single-culture models with a lambda
+sweep (CultureMERT-TA) -> probing of every model on every tradition -> results tables (markdown + JSON), plots and
+Hub-ready model folders with rendered cards.
+
+Two presets:
+
+* ``miniature`` (default): the synthetic corpus and a tiny MERT whose "base" is first pre-trained on the synthetic
+  western part, so that continual pre-training has something to adapt; offline, CPU, minutes.
+* ``culturemert-95m``: the real study: ``m-a-p/MERT-v1-95M`` (or a converted fairseq checkpoint), the Hub datasets
+  built by ``dataset_scripts/``, the ``culturemert-95m`` recipe; run it under ``accelerate launch``. ``--dry_run``
+  prints the plan, data sizes and estimated GPU-hours without downloading anything.
+
+Every stage records its completion in ``<output_dir>/stages.json``; rerunning skips finished stages (and the
+pre-training stages resume from their last checkpoint), so an interrupted run continues where it stopped.
+"""
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+logger = logging.getLogger(__name__)
+
+TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
+PRESETS = ("miniature", "culturemert-95m")
+# hours of audio per tradition in the paper (Lyra 50 h; makam, Hindustani, Carnatic 200 h each; 20 h Music4All)
+PAPER_HOURS = {"lyra": 50, "makam": 200, "hindustani": 200, "carnatic": 200, "western": 20}
+# miniature corpus: 8 s clips; 24 validation/test clips per tradition keep the probing metrics from being pure noise
+RECIPE_GPUS = 8  # culturemert-95m.yaml's per-device batch is sized for 8 GPUs
+MINIATURE_CLIPS = {"train": 64, "validation": 24, "test": 24}
+
+
+@dataclass
+class ReproduceArguments:
+    preset: str = field(default="miniature", metadata={"help": f"One of {PRESETS}."})
+    output_dir: str = field(default="outputs/reproduce", metadata={"help": "Where everything is written."})
+    seed: int = field(default=0, metadata={"help": "Seed of the corpus, the pre-training runs and the merges."})
+    probe_seeds: List[int] = field(default_factory=lambda: [0, 1, 2],
+                                   metadata={"help": "Probe seeds (results are mean and std over them)."})
+    lambda_grid: List[float] = field(default_factory=lambda: [0.1, 0.2, 0.4, 0.6],
+                                     metadata={"help": "Task-arithmetic lambdas swept on the validation splits."})
+    traditions: List[str] = field(default_factory=lambda: list(TRADITIONS),
+                                  metadata={"help": "Traditions to adapt to and evaluate on."})
+    extra_eval_datasets: List[str] = field(
+        default_factory=list, metadata={"help": "More evaluation datasets (the 95m preset adds fma and mtat)."})
+    base_model: Optional[str] = field(
+        default=None, metadata={"help": "Base checkpoint for the culturemert-95m preset (default m-a-p/MERT-v1-95M)."})
+    fairseq_checkpoint: Optional[str] = field(
+        default=None, metadata={"help": "MERT-v1-95M_fairseq.pt to start from its trained heads (95m preset)."})
+    data_root: Optional[str] = field(
+        default=None, metadata={"help": "Folder of dataset folders (default: the Hub datasets / synthetic corpus)."})
+    base_steps: int = field(default=160, metadata={"help": "Miniature: steps of the western pre-training."})
+    stage1_steps: int = field(default=20, metadata={"help": "Miniature: continual pre-training stage 1 steps."})
+    stage2_steps: int = field(default=60, metadata={"help": "Miniature: continual pre-training stage 2 steps."})
+    clips_per_split: Optional[int] = field(
+        default=None, metadata={"help": "Miniature corpus: clips per split (default 64 train, 24 validation, 24 test)."})
+    probe_learning_rates: Optional[List[float]] = field(
+        default=None, metadata={"help": "Probe learning-rate grid (default: MARBLE's six rates)."})
+    probe_max_epochs: Optional[int] = field(default=None, metadata={"help": "Probe epochs cap (default 100)."})
+    window_seconds: Optional[float] = field(
+        default=None, metadata={"help": "Probing window (miniature 4 s; 95m preset 30 s as MARBLE)."})
+    dry_run: bool = field(default=False, metadata={"help": "Print the plan, data sizes and GPU-hours; run nothing."})
+    gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
+    mfu: float = field(default=0.25, metadata={"help": "Model FLOP utilisation assumed by the dry-run estimate."})
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"--preset must be one of {PRESETS}, got {self.preset!r}")
+        unknown = [t for t in self.traditions if t not in TRADITIONS]
+        if unknown or not self.traditions:
+            raise ValueError(f"--traditions must be a non-empty subset of {TRADITIONS}, got {self.traditions}")
+        if not self.lambda_grid or any(not 0 < float(v) <= 1.5 for v in self.lambda_grid):
+            raise ValueError(f"--lambda_grid values must be in (0, 1.5], got {self.lambda_grid}")
+        if not self.probe_seeds:
+            raise ValueError("--probe_seeds needs at least one seed")
+
+
+class StageLog:
+    """``stages.json``: which stages finished, with their outputs and timings (the pipeline's resume point)."""
+
+    def __init__(self, path, total=None):
+        self.path = Path(path)
+        self.stages = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.total, self.count = total, 0
+
+    def done(self, name):
+        entry = self.stages.get(name)
+        return bool(entry) and all(Path(p).exists() for p in entry.get("paths", []))
+
+    def get(self, name):
+        return self.stages[name]["result"]
+
+    def record(self, name, result, paths, seconds):
+        self.stages[name] = {"result": result, "paths": [str(p) for p in paths], "seconds": round(seconds, 1)}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.stages, indent=2, default=str))
+        tmp.replace(self.path)  # atomic: an interruption never leaves a half-written log
+
+    def run(self, name, function, paths_of=lambda result: []):
+        self.count += 1
+        label = f"[{self.count}/{self.total or '?'}] {name}"
+        if self.done(name):
+            logger.info("%s: already done (skipped)", label)
+            return self.get(name)
+        logger.info("%s: starting", label)
+        start = time.perf_counter()
+        result = function()
+        seconds = time.perf_counter() - start
+        self.record(name, result, paths_of(result), seconds)
+        logger.info("%s: done in %.1f s", label, seconds)
+        return result
+
+
+# ------------------------------------------------------------------------------------------------- recipes
+
+
+def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
+    """The CultureMERT two-stage recipe at miniature scale (same structure as ``recipes/culturemert-95m.yaml``)."""
+    from .pretraining.recipes import load_recipe
+
+    recipe = copy.deepcopy(load_recipe("tiny"))
+    recipe["name"] = "reproduce-miniature"
+    recipe["output_dir"] = str(output_dir)
+    defaults = recipe["defaults"]
+    defaults.update(model_name_or_path=str(model_path), config_name=None, train_datasets=list(train_datasets),
+                    data_root=str(data_root), crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2,
+                    mixup_max_seconds=0.4, per_device_train_batch_size=8, save_steps=40, logging_steps=20,
+                    seed=args.seed, disable_tqdm=False)
+    stage1, stage2 = recipe["stages"]
+    stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
+                  warmup_steps=max(1, args.stage1_steps // 5), learning_rate=5e-4)
+    stage2.update(max_steps=args.stage2_steps, warmup_steps=max(1, args.stage2_steps // 10), learning_rate=5e-4)
+    return recipe
+
+
+def _base_arguments(args, data_root, output_dir):
+    from transformers import HfArgumentParser
+
+    from .pretraining.arguments import PretrainingArguments
+
+    values = dict(output_dir=str(output_dir), model_name_or_path=None, config_name="tiny",
+                  encodec_model="random-tiny", train_datasets=["western"], data_root=str(data_root),
+                  crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2, mixup_max_seconds=0.4,
+                  per_device_train_batch_size=8, max_steps=args.base_steps, learning_rate=1e-3,
+                  lr_scheduler_type="linear", warmup_steps=max(1, args.base_steps // 10), save_steps=60,
+                  logging_steps=40, report_to="none", seed=args.seed, disable_tqdm=False)
+    (parsed,) = HfArgumentParser(PretrainingArguments).parse_dict(values)
+    return parsed
+
+
+# ------------------------------------------------------------------------------------------------- pipeline
+
+
+def run_reproduce(args: ReproduceArguments):
+    """Run (or resume) the study; returns a summary dict with every output path."""
+    if args.dry_run:
+        return plan(args)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
+    log = StageLog(out / "stages.json", total=len(args.traditions) + (6 if args.preset == "miniature" else 4))
+    models_dir = out / "models"
+
+    if args.preset == "miniature":
+        from .data import build_synthetic_corpus
+
+        def build_data():
+            folders = build_synthetic_corpus(out / "data", seed=args.seed,
+                                             clips_per_split=args.clips_per_split or MINIATURE_CLIPS,
+                                             traditions=["western"] + list(args.traditions))
+            return {name: str(path) for name, path in folders.items()}
+
+        data = log.run("data", build_data, lambda r: list(r.values()))
+        data_root = out / "data"
+
+        def train_base():
+            from .pretraining.run import run_pretraining
+
+            return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base")))
+
+        base = log.run("base (western pre-training)", train_base, lambda r: [r])
+        eval_datasets = {t: data[t] for t in args.traditions}
+        window = args.window_seconds or 4.0
+
+        def adapt(name, train_datasets):
+            from .pretraining.recipes import run_recipe
+
+            recipe = miniature_recipe(args, base, train_datasets, data_root, models_dir / name)
+            return str(run_recipe(recipe))
+    else:
+        data_root = args.data_root
+        base = args.base_model or "m-a-p/MERT-v1-95M"
+        eval_datasets = {t: t for t in list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])}
+        window = args.window_seconds or 30.0
+
+        def adapt(name, train_datasets):
+            from .pretraining.recipes import run_recipe
+
+            overrides = {"output_dir": str(models_dir / name), "train_datasets": list(train_datasets),
+                         "model_name_or_path": base, "seed": args.seed}
+            if data_root:
+                overrides["data_root"] = str(data_root)
+            if args.fairseq_checkpoint:
+                overrides["fairseq_checkpoint"] = args.fairseq_checkpoint
+            return str(run_recipe("culturemert-95m", overrides))
+
+    singles = {}
+    for tradition in args.traditions:
+        singles[tradition] = log.run(f"continual pre-training: {tradition}",
+                                     lambda t=tradition: adapt(f"single-{t}", [t]), lambda r: [r])
+    culturemert = log.run("continual pre-training: all (CultureMERT)",
+                          lambda: adapt("culturemert", list(args.traditions)), lambda r: [r])
+
+    probe_settings = dict(window_seconds=window, seeds=list(args.probe_seeds), cache_dir=str(out / "cache"))
+    if args.probe_learning_rates:
+        probe_settings["learning_rates"] = [float(v) for v in args.probe_learning_rates]
+    if args.probe_max_epochs:
+        probe_settings["max_epochs"] = int(args.probe_max_epochs)
+    if data_root:
+        probe_settings["data_root"] = str(data_root)
+
+    def merge():
+        from .merging import probing_score_fn, sweep_lambda
+        from .merging.recipe import MergeRecipe
+
+        recipe = MergeRecipe(base=str(base), models=[singles[t] for t in args.traditions],
+                             method="task_arithmetic", weight=0.2, seed=args.seed,
+                             output=str(models_dir / "culturemert-ta"), overwrite=True)
+        score = probing_score_fn(list(eval_datasets.values()), split="validation", **probe_settings)
+        sweep = sweep_lambda(recipe, grid=[float(v) for v in args.lambda_grid], score_fn=score)
+        return {"folder": str(sweep.output), "best_lambda": sweep.best_lambda, "scores": sweep.scores,
+                "files": {k: str(v) for k, v in sweep.files.items()}}
+
+    merged = log.run("merge: task arithmetic (CultureMERT-TA)", merge, lambda r: [r["folder"]])
+
+    models = {"base": base, "CultureMERT": culturemert, "CultureMERT-TA": merged["folder"]}
+    models.update({f"single-{t}": singles[t] for t in args.traditions})
+
+    def evaluate():
+        from .probing import evaluate_models
+
+        result = evaluate_models(models, list(eval_datasets.values()), out / "results", **probe_settings)
+        return {"files": result["files"], "markdown": result["markdown"]}
+
+    evaluation = log.run("evaluate: probing", evaluate, lambda r: list(r["files"].values()))
+
+    def cards():
+        return write_cards(models, out / "results" / "results.json", merged, args)
+
+    log.run("cards", cards, lambda r: r)
+    summary = {"output_dir": str(out), "models": models, "results": evaluation["files"],
+               "best_lambda": merged.get("best_lambda"), "lambda_sweep": merged.get("files", {}).get("markdown"),
+               "stages": str(out / "stages.json")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def write_cards(models, results_json, merged, args):
+    """Render a model card (README.md) into every model folder the run produced, with its probing results."""
+    from .cards import render_model_card
+    from .data.registry import hub_org
+
+    written = []
+    singles = [name for name in models if name.startswith("single-")]
+    for name, folder in models.items():
+        path = Path(folder)
+        if not path.is_dir() or (name == "base" and args.preset != "miniature"):
+            continue  # the 95m base is a Hub id: not ours to describe
+        info = dict(repo_id=f"{hub_org()}/{name}", model_name=name, results=str(results_json), results_model=name,
+                    base_model=str(models["base"]) if name != "base" else "none (pre-trained from scratch)",
+                    hidden_size=_config_value(path, "hidden_size", 768),
+                    num_layers=_config_value(path, "num_hidden_layers", 12))
+        if args.preset == "miniature":
+            info["datasets"] = []
+            info["results_note"] = ("Miniature run of `culturemert reproduce` on the synthetic corpus: the numbers "
+                                    "show the pipeline works, not how CultureMERT performs on real music.")
+        if name == "CultureMERT-TA":
+            sweep = ", ".join(f"{k}: {v:.4f}" for k, v in (merged.get("scores") or {}).items())
+            card = render_model_card("merged", merged_models=[str(models[s]) for s in singles],
+                                     scaling=merged.get("best_lambda"),
+                                     extra_merge_text=f"lambda chosen on the validation splits ({sweep}).", **info)
+        else:
+            traditions = [name[len("single-"):]] if name.startswith("single-") else list(args.traditions)
+            if name == "base":
+                traditions = ["western (synthetic)"]
+            card = render_model_card("continual", traditions=traditions, **info)
+        card.save(str(path / "README.md"))
+        written.append(str(path / "README.md"))
+    return written
+
+
+def _config_value(folder, key, default):
+    config = Path(folder) / "config.json"
+    return json.loads(config.read_text()).get(key, default) if config.is_file() else default
+
+
+# ------------------------------------------------------------------------------------------------- dry run
+
+
+def plan(args: ReproduceArguments):
+    """The 95m study's plan: stages, data sizes and GPU-hours from FLOPs per audio-second (nothing downloaded)."""
+    from .export import reference_config
+    from .pretraining.flops import training_flops_per_second
+    from .pretraining.recipes import load_recipe
+
+    recipe = load_recipe("culturemert-95m")
+    config = reference_config("95M")
+    flops_per_audio_second = training_flops_per_second(config, clip_seconds=5.0)
+    # the recipe's global batch (per-device batch x 8 GPUs) is kept on any number of GPUs (gradient accumulation)
+    batch = recipe["defaults"].get("per_device_train_batch_size", 32) * RECIPE_GPUS
+    crop = recipe["defaults"].get("crop_seconds", 5.0)
+    steps = sum(stage.get("max_steps", 0) for stage in recipe["stages"])
+    audio_seconds_per_run = steps * batch * crop
+    runs = len(args.traditions) + 1
+    peak = 989e12  # H100 SXM dense bf16
+    gpu_hours = runs * audio_seconds_per_run * flops_per_audio_second / (peak * args.mfu) / 3600
+    wall_hours = gpu_hours / args.gpus
+    lines = ["CultureMERT-95M study plan (dry run; nothing downloaded)", ""]
+    lines.append(f"base model: {args.base_model or 'm-a-p/MERT-v1-95M'}"
+                 + (f" (+ fairseq heads from {args.fairseq_checkpoint})" if args.fairseq_checkpoint else ""))
+    lines.append(f"recipe: culturemert-95m, {len(recipe['stages'])} stages, {steps} steps, "
+                 f"{batch} clips x {crop:.0f} s per step ({batch / args.gpus:g} per GPU on {args.gpus} GPUs)")
+    lines.append("data (paper hours): " + ", ".join(f"{t} {PAPER_HOURS[t]} h" for t in args.traditions)
+                 + f", western replay {PAPER_HOURS['western']} h")
+    from .data import get_dataset_info
+
+    lines.append("datasets (Hub id: recordings per split, tags):")
+    for name in list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"]):
+        info = get_dataset_info(name)
+        sizes = ", ".join(f"{split} {count if count is not None else 'official'}" for split, count in info.splits.items())
+        lines.append(f"  {name:<11} {info.repo_id}: {sizes}; {info.num_tags} tags")
+    lines.append("stages:")
+    for tradition in args.traditions:
+        lines.append(f"  stage: continual pre-training on {tradition} -> models/single-{tradition}")
+    lines.append("  stage: continual pre-training on all -> models/culturemert")
+    lines.append(f"  stage: task arithmetic merge, lambda grid {args.lambda_grid} -> models/culturemert-ta")
+    datasets = list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
+    lines.append(f"  stage: probing of {runs + 2} models on {datasets}, seeds {args.probe_seeds}")
+    lines.append(f"training FLOPs per audio-second (95M, fwd+bwd): {flops_per_audio_second / 1e9:.1f} GFLOP")
+    lines.append(f"pre-training audio per run: {audio_seconds_per_run / 3600:.0f} h of audio")
+    lines.append(f"estimated pre-training cost: {gpu_hours:.1f} H100 GPU-hours at {args.mfu:.0%} MFU "
+                 f"({runs} runs), {wall_hours:.2f} h wall on {args.gpus} GPUs")
+    text = "\n".join(lines)
+    return {"plan": text, "gpu_hours": gpu_hours, "wall_hours": wall_hours, "steps": steps, "runs": runs}

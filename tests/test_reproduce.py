@@ -1,0 +1,99 @@
+"""`culturemert reproduce`: the miniature study end to end at toy scale, resume after an interruption, the dry run."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hf_culturemert.commands.reproduce import main as reproduce_main
+from hf_culturemert.reproduce import ReproduceArguments, plan, run_reproduce
+
+TOY = dict(traditions=["lyra", "makam"], clips_per_split=8, base_steps=4, stage1_steps=2, stage2_steps=2,
+           probe_seeds=[0], probe_learning_rates=[1e-3], probe_max_epochs=3, lambda_grid=[0.2, 0.6])
+
+
+def _weights(folder):
+    return load_file(str(next(p for p in sorted(folder.glob("*.safetensors")) if "heads" not in p.name)))
+
+
+def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
+    import hf_culturemert.merging as merging
+
+    out = tmp_path / "study"
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("simulated interruption during the merge")
+
+    monkeypatch.setattr(merging, "sweep_lambda", interrupted)
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        run_reproduce(ReproduceArguments(output_dir=str(out), **TOY))
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == ["data", "base (western pre-training)", "continual pre-training: lyra",
+                            "continual pre-training: makam", "continual pre-training: all (CultureMERT)"]
+    finished = {name: entry["result"] for name, entry in stages.items() if name.startswith("continual")}
+    stamps = {name: [(p, p.stat().st_mtime_ns) for p in sorted(Path(folder).rglob("*.safetensors"))]
+              for name, folder in finished.items()}
+    monkeypatch.undo()
+
+    argv = [f"--output_dir={out}"]
+    for key, value in TOY.items():
+        argv += [f"--{key}"] + ([str(v) for v in value] if isinstance(value, list) else [str(value)])
+    assert reproduce_main(argv) == 0
+    printed = capsys.readouterr().out
+
+    # finished stages were skipped: their weights were not rewritten
+    for name, files in stamps.items():
+        assert files and all(path.stat().st_mtime_ns == stamp for path, stamp in files), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_lambda"] in TOY["lambda_grid"]
+    assert str(out / "results" / "results.md") in printed and "CultureMERT-TA" in printed
+
+    results = json.loads((out / "results" / "results.json").read_text())
+    assert set(results["results"]) == {"base", "CultureMERT", "CultureMERT-TA", "single-lyra", "single-makam"}
+    for per_dataset in results["results"].values():
+        assert set(per_dataset) == {"lyra", "makam"}
+        for result in per_dataset.values():
+            assert 0.0 <= result["summary"]["roc_auc"]["mean"] <= 1.0
+    assert (out / "results" / "layers.png").stat().st_size > 1000
+
+    # CultureMERT-TA is base + lambda * sum of the single-culture task vectors, with the selected lambda
+    models = summary["models"]
+    base, merged = _weights(Path(models["base"])), _weights(Path(models["CultureMERT-TA"]))
+    singles = [_weights(Path(models[f"single-{t}"])) for t in TOY["traditions"]]
+    key = "encoder.layers.0.attention.q_proj.weight"
+    expected = base[key] + summary["best_lambda"] * sum(s[key] - base[key] for s in singles)
+    torch.testing.assert_close(merged[key], expected, atol=1e-6, rtol=1e-5)
+
+    # every produced model folder is Hub-ready with a rendered card carrying its results
+    for name in ("CultureMERT", "CultureMERT-TA", "single-lyra"):
+        card = (Path(models[name]) / "README.md").read_text()
+        assert "model-index" in card and f"name: {name}" in card
+        assert (Path(models[name]) / "config.json").is_file()
+
+    # a third run does nothing but report
+    assert reproduce_main(argv) == 0
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_dry_run_plans_the_95m_study_without_downloading():
+    args = ReproduceArguments(preset="culturemert-95m", dry_run=True)
+    result = plan(args)
+    assert result["runs"] == 5 and result["steps"] > 0 and result["gpu_hours"] > 0
+    for name in ("lyra", "makam", "hindustani", "carnatic", "fma", "mtat", "m-a-p/MERT-v1-95M"):
+        assert name in result["plan"]
+    # GPU-hours scale with the assumed utilisation, not with the number of GPUs
+    assert plan(ReproduceArguments(preset="culturemert-95m", dry_run=True, mfu=0.125))["gpu_hours"] == \
+        pytest.approx(2 * result["gpu_hours"])
+    sixteen = plan(ReproduceArguments(preset="culturemert-95m", dry_run=True, gpus=16))
+    assert sixteen["gpu_hours"] == pytest.approx(result["gpu_hours"])  # the recipe's global batch is kept
+    assert sixteen["wall_hours"] == pytest.approx(result["wall_hours"] / 2)
+
+
+@pytest.mark.parametrize("bad, message", [(dict(preset="huge"), "--preset"), (dict(traditions=["jazz"]), "--traditions"),
+                                          (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed")])
+def test_bad_arguments_name_the_option(bad, message):
+    with pytest.raises(ValueError, match=message):
+        ReproduceArguments(**bad)
+
