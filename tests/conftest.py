@@ -1,6 +1,7 @@
 """Suite-wide settings: fully offline (the Hub is unreachable here and in CI), deterministic, quiet."""
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -8,6 +9,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# datasets copies every local folder it loads into its cache: keep the suite's copies out of ~/.cache
+_OWN_DATASETS_CACHE = None if "HF_DATASETS_CACHE" in os.environ else tempfile.mkdtemp(prefix="culturemert-datasets-")
+if _OWN_DATASETS_CACHE:
+    os.environ["HF_DATASETS_CACHE"] = _OWN_DATASETS_CACHE
 
 from pathlib import Path  # noqa: E402
 
@@ -20,3 +25,10 @@ SHARED = REPO_ROOT.parent / "shared"
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT
+
+
+def pytest_unconfigure(config):
+    if _OWN_DATASETS_CACHE:
+        import shutil
+
+        shutil.rmtree(_OWN_DATASETS_CACHE, ignore_errors=True)
