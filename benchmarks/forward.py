@@ -1,7 +1,7 @@
 """Forward throughput of MERTModel vs transformers' HubertModel (the published MERT code is bit-identical to it).
 
 Seconds of audio processed per second, 95M config, random weights shared by both models, 10 s clips, batch 1 and 8,
-measured in the same run (interleaved repeats, median). CPU: both fp32; ours uses SDPA + its fused inference path,
+measured in the same run (interleaved repeats, median). CPU: both fp32; ours uses SDPA and a padding-aware front end,
 the reference is HubertModel with eager attention. GPU (when CUDA is available): ours bf16 + SDPA vs the fp32 eager
 reference. Targets: >= 1.3x on CPU, >= 4x on an H100.
 

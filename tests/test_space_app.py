@@ -187,3 +187,15 @@ def test_demo_command_help(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "--port" in out and "--models" in out and "--offline" in out
+
+
+def test_shipped_stand_in_models_carry_the_current_remote_code(repo_root):
+    """The Space's offline stand-ins are Hub-layout folders with copies of the remote code; they must not drift."""
+    folders = sorted((repo_root / "spaces" / "culturemert-demo" / "heads").glob("*/model"))
+    assert len(folders) == 3
+    package = repo_root / "src" / "hf_culturemert"
+    for folder in folders:
+        for name in ("configuration_mert.py", "modeling_mert.py"):
+            assert (folder / name).read_text() == (package / name).read_text(), (
+                f"{folder / name} differs from the package's {name}; regenerate the stand-ins with "
+                "spaces/culturemert-demo/train_heads.py")
