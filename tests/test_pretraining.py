@@ -136,14 +136,14 @@ def test_loss_falls_on_a_fixed_batch():
     labels = dict(codec_labels=encodec(batch["input_values"], frames), cqt_labels=cqt(batch["input_values"], frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3, betas=(0.9, 0.98), eps=1e-6)
     losses = []
-    for _ in range(8):
+    for _ in range(20):
         out = model(batch["input_values"], mask_time_indices=batch["mask_time_indices"], **labels)
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
         losses.append(float(out.loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
-    assert float(out.codebook_accuracy.mean()) > 0.2  # learnt to predict masked codes of this batch
+    assert float(out.codebook_accuracy.mean()) > 0.5  # learnt to predict masked codes of this batch (chance ~1/50)
 
 
 def test_trainer_logs_components_and_throughput(tmp_path):

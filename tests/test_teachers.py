@@ -118,3 +118,20 @@ def test_trimmed_cqt_equals_nnaudio():
     assert got.shape == expected.shape == (2, model_frames(7001), 336)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert int(got[0].mean(0).argmax()) == int(expected[0].mean(0).argmax())  # the 110 Hz bin
+
+
+def test_random_teacher_codes_depend_on_the_input(encodec):
+    """A fresh EncodecModel has all-zero codebooks (every frame would get code 0: a trivial task); the random
+    teachers seed their codebooks from latents, so codes vary across frames and differ between signals."""
+    from hf_culturemert.testing import sine_wave
+
+    frames = 75
+    tone = encodec(torch.as_tensor(sine_wave(1.0, 220.0))[None], frames)
+    noise = encodec(0.1 * torch.randn(1, 24000, generator=torch.Generator().manual_seed(0)), frames)
+    for codes in (tone, noise):
+        assert all(codes[0, k].unique().numel() > 1 for k in range(codes.shape[1]))
+    assert (tone != noise).float().mean() > 0.5
+    # seeded: two builds agree (both built here, under the same thread count: float sums differ across counts)
+    first, second = (build_encodec_teacher("random-tiny", 6.0, seed=3) for _ in range(2))
+    wave = torch.as_tensor(sine_wave(1.0, 220.0))[None]
+    torch.testing.assert_close(first(wave, frames), second(wave, frames))
