@@ -48,7 +48,7 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
         assert files and all(path.stat().st_mtime_ns == stamp for path, stamp in files), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_lambda"] in TOY["lambda_grid"]
-    assert str(out / "results" / "results.md") in printed and "CultureMERT-TA" in printed
+    assert str((out / "results" / "results.md").resolve()) in printed and "CultureMERT-TA" in printed
 
     results = json.loads((out / "results" / "results.json").read_text())
     assert set(results["results"]) == {"base", "CultureMERT", "CultureMERT-TA", "single-lyra", "single-makam"}

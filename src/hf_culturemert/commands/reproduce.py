@@ -24,13 +24,19 @@ def main(argv):
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")
         return 0
+
+    def where(path):
+        return str(Path(path).resolve()) if path else "-"
+
+    files = result["results"]
     lines = ["", "CultureMERT study finished. Written:",
-             f"  results (markdown): {result['results']['markdown']}",
-             f"  results (JSON):     {result['results']['json']}",
-             f"  per-layer plot:     {result['results']['plot']}",
-             f"  lambda sweep:       {result.get('lambda_sweep', '-')}",
-             f"  stage log:          {result['stages']}"]
-    lines += [f"  model {name:<18} {path}" for name, path in result["models"].items()]
+             f"  results (markdown): {where(files['markdown'])}",
+             f"  results (JSON):     {where(files['json'])}",
+             f"  per-layer plot:     {where(files['plot'])}",
+             f"  lambda sweep:       {where(result.get('lambda_sweep'))}",
+             f"  stage log:          {where(result['stages'])}"]
+    lines += [f"  model {name:<18} {where(path) if Path(str(path)).exists() else path}"
+              for name, path in result["models"].items()]
     lines.append(f"  best task-arithmetic lambda (validation): {result['best_lambda']}")
     lines += ["", Path(result["results"]["markdown"]).read_text(encoding="utf-8")]
     sys.stdout.write("\n".join(lines) + "\n")
