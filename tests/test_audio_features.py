@@ -122,3 +122,21 @@ def test_embed_command_writes_features(tmp_path):
     saved = load_file(tmp_path / "out" / "song.safetensors")
     assert saved["window_features"].shape == (3, 2, 32)
     assert cli_main(["embed", "--audio", str(tmp_path / "nope.wav"), "--model", "tiny-random"]) == 1
+
+
+@pytest.mark.slow
+def test_compiled_inference_matches_eager():
+    """Inductor with frozen weights (opt-in fast path): same features as eager, config and helpers reachable."""
+    from hf_culturemert.inference import CompiledMERT, compile_for_inference
+
+    model = random_model(seed=5)
+    wave = sine_wave(2.5, 330.0, seed=1)
+    eager = extract_features(model, wave, 24000, window_seconds=1.0, batch_size=4)
+    compiled = compile_for_inference(model)
+    assert isinstance(compiled, CompiledMERT) and compile_for_inference(compiled) is compiled
+    assert compiled.config is model.config
+    fast = extract_features(compiled, wave, 24000, window_seconds=1.0, batch_size=4)
+    torch.testing.assert_close(fast.window_features, eager.window_features, atol=1e-5, rtol=1e-4)
+    assert fast.window_starts == eager.window_starts
+    with pytest.raises(TypeError, match="MERT model"):
+        compile_for_inference("m-a-p/MERT-v1-95M")

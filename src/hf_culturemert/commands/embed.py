@@ -31,6 +31,9 @@ class EmbedArguments:
     batch_size: int = field(default=8, metadata={"help": "Windows per forward pass."})
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
+    compile: bool = field(default=False, metadata={
+        "help": "torch.compile with weight freezing (hf_culturemert.inference): ~1.1x faster on CPU after a one-off "
+                "compile per window shape; worth it for many files."})
 
 
 def embed_files(args: EmbedArguments):
@@ -45,6 +48,10 @@ def embed_files(args: EmbedArguments):
     if dtype is None:
         raise ValueError(f"--dtype must be float32, bfloat16 or float16, got {args.dtype!r}")
     model = model.to(device=args.device, dtype=dtype).eval()
+    if args.compile:
+        from ..inference import compile_for_inference
+
+        model = compile_for_inference(model)
     for path in args.audio:
         waveform = load_audio(path, sampling_rate=model.config.sample_rate)
         yield path, extract_features(model, waveform, model.config.sample_rate, window_seconds=args.window_seconds,
