@@ -27,6 +27,18 @@ def repo_root():
     return REPO_ROOT
 
 
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: tiny models run fastest that way, and on a shared, oversubscribed CPU OpenMP barriers
+    make 2 threads up to ~100x slower. Modules opt in with ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def pytest_unconfigure(config):
     if _OWN_DATASETS_CACHE:
         import shutil

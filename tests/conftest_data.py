@@ -8,17 +8,6 @@ SMALL_CLIPS = {"train": 8, "validation": 4, "test": 4}
 SMALL_SECONDS = 4.0
 
 
-@pytest.fixture(scope="session", autouse=True)
-def isolated_datasets_cache(tmp_path_factory):
-    """Arrow caches of ``load_dataset`` go to the session's temp folder, not ~/.cache (modules importing this)."""
-    import datasets
-
-    previous = datasets.config.HF_DATASETS_CACHE
-    datasets.config.HF_DATASETS_CACHE = tmp_path_factory.getbasetemp() / "hf-datasets-cache"
-    yield datasets.config.HF_DATASETS_CACHE
-    datasets.config.HF_DATASETS_CACHE = previous
-
-
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory):
     """A miniature synthetic corpus (all five traditions, 8/4/4 clips of 4 s), built once per session.

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest_data import isolated_datasets_cache, make_media  # noqa: F401
+from conftest_data import make_media  # noqa: F401
 from hf_culturemert.data import load_tradition
 from hf_culturemert.data.builders.dunya import DunyaArguments, build_dunya, recording_tags
 from hf_culturemert.data.registry import DATASETS, resource_path

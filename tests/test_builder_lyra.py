@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest_data import dominant_frequency, isolated_datasets_cache, make_media  # noqa: F401
+from conftest_data import dominant_frequency, make_media  # noqa: F401
 from hf_culturemert.data import DATASETS, load_tradition
 from hf_culturemert.data.builders.lyra import (COLUMNS, LyraArguments, build_lyra, ccml_validation_split,
                                                piece_tags, read_tsv)

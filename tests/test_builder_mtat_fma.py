@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from conftest_data import dominant_frequency, isolated_datasets_cache, make_media  # noqa: F401
+from conftest_data import dominant_frequency, make_media  # noqa: F401
 from hf_culturemert.data import DATASETS, load_tradition
 from hf_culturemert.data.builders import AudioArchive
 from hf_culturemert.data.builders.fma import FMAArguments, build_fma, track_path

@@ -11,12 +11,7 @@ from hf_culturemert.pretraining import HEADS_FILE, convert_fairseq_checkpoint, l
 from hf_culturemert.pretraining.testing import tiny_pretraining_config
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class FakeMeter:  # stands for fairseq objects pickled in extra_state

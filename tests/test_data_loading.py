@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest_data import SMALL_CLIPS, SMALL_SECONDS, isolated_datasets_cache, small_corpus  # noqa: F401
+from conftest_data import SMALL_CLIPS, SMALL_SECONDS, small_corpus  # noqa: F401
 from hf_culturemert.data import (DATASETS, ChunkStats, crop_dataset, get_dataset_info, get_vocabulary,
                                  iter_random_crops, iter_windows, load_tradition, num_windows, window_dataset)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest_data import SMALL_CLIPS, SMALL_SECONDS, isolated_datasets_cache, small_corpus  # noqa: F401
+from conftest_data import SMALL_CLIPS, SMALL_SECONDS, small_corpus  # noqa: F401
 from hf_culturemert.data import DATASETS, TRADITIONS, build_synthetic_corpus, multi_hot, tradition_vocabulary
 from hf_culturemert.data.hub_layout import SkipExample, shard_paths, standard_features, write_split
 from hf_culturemert.data.synthetic import CYCLES, SCALES, ClipDesign, render_clip, split_designs

@@ -1,7 +1,6 @@
 """``culturemert merge``: flags, YAML recipes (with overrides), the shipped recipe, and the lambda sweep (a
 deterministic scorer and a tiny real probing run)."""
 
-import io
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from hf_culturemert import cli
 from hf_culturemert.commands.merge import expand_comma_lists, parse_args
 from hf_culturemert.merging import MergeRecipe, sweep_lambda
-from hf_culturemert.testing import random_model, tiny_mert_config
+from hf_culturemert.testing import random_model, tiny_mert_config, write_tone_corpus
 
 RECIPES = Path(__file__).resolve().parents[1] / "src" / "hf_culturemert" / "recipes"
 
@@ -140,42 +139,11 @@ def test_sweep_with_a_deterministic_scorer_picks_the_best_lambda(family, tmp_pat
         sweep_lambda(recipe.replace(output=str(tmp_path / "x")), grid=[0.1])
 
 
-def _write_tones(path, counts=(12, 8, 8), seconds=1.0, rate=24000, seed=0):
-    """Three audible tags (low sine, high sine, noise) that even a random pico MERT separates."""
-    import datasets
-    import soundfile as sf
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    names = ["low", "high", "noise"]
-    features = datasets.Features({"id": datasets.Value("string"), "audio": datasets.Audio(sampling_rate=rate),
-                                  "tags": datasets.List(datasets.Value("string")),
-                                  "labels": datasets.List(datasets.Value("int8"))})
-    splits = {}
-    for split, count in zip(("train", "validation", "test"), counts):
-        rows = {"id": [], "audio": [], "tags": [], "labels": []}
-        for i in range(count):
-            on = rng.random(3) < 0.5
-            on[i % 3] = True
-            on[(i + 1) % 3] = False
-            wave = 0.01 * rng.standard_normal(t.shape) + on[0] * 0.3 * np.sin(2 * np.pi * 220 * t)
-            wave += on[1] * 0.3 * np.sin(2 * np.pi * 1760 * t) + on[2] * 0.3 * rng.standard_normal(t.shape)
-            buffer = io.BytesIO()
-            sf.write(buffer, wave.astype(np.float32), rate, format="WAV")
-            rows["id"].append(f"{split}-{i}")
-            rows["audio"].append({"bytes": buffer.getvalue(), "path": None})
-            rows["tags"].append([n for n, flag in zip(names, on) if flag])
-            rows["labels"].append(on.astype(int).tolist())
-        splits[split] = datasets.Dataset.from_dict(rows, features=features)
-    datasets.DatasetDict(splits).save_to_disk(str(path))
-    return path
-
-
 @pytest.mark.slow
 def test_command_line_sweep_with_the_real_probing_scorer(family, tmp_path, monkeypatch, capsys):
     """--lambda-grid with the default scorer: MARBLE probes (hf_culturemert.probing) on a validation split."""
     monkeypatch.setenv("CULTUREMERT_CACHE", str(tmp_path / "cache"))
-    _write_tones(tmp_path / "data" / "tones")
+    write_tone_corpus(tmp_path / "data" / "tones", counts=(12, 8, 8), seconds=1.0, mix_all=False)
     out = tmp_path / "out"
     code = cli.main(["merge", "--base", family["base_path"], "--models", *family["models"][:2], "--lambda-grid",
                      "0.0,1.0", "--eval-datasets", "tones", "--eval-data-root", str(tmp_path / "data"),

@@ -22,13 +22,7 @@ from hf_culturemert.teachers import model_frames
 SR = 24000
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU OpenMP barriers make 2 threads ~100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_args(tmp_path, **overrides):

@@ -12,12 +12,7 @@ from hf_culturemert.pretraining import (HEADS_FILE, PretrainingArguments, apply_
 from hf_culturemert.pretraining.testing import tiny_pretraining_config, tiny_teachers
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture()

@@ -1,7 +1,6 @@
 """MARBLE probing end to end on a tiny random MERT, the vectorised probe trainer, the feature cache, the evaluate
 command, and MERTForAudioTagging under transformers.Trainer (full fine-tuning and LoRA)."""
 
-import io
 import json
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from hf_culturemert.probing import ProbeArguments, evaluate_models, model_fingerprint, probe_model, train_probe_grid
 from hf_culturemert.probing.train import ProbeEnsemble, _VectorAdam
-from hf_culturemert.testing import random_model, tiny_mert_config
+from hf_culturemert.testing import random_model, tiny_mert_config, write_tone_corpus
 
 # Thresholds (chance = 0.5). The synthetic corpus' "western" tradition (instrument, genre, tempo tags, 48/24/24 clips
 # of 2 s) reaches ~0.89 macro ROC-AUC with probes on a random tiny MERT; the inline tone corpus (sine 220 Hz,
@@ -19,37 +18,6 @@ MIN_ROC_AUC_SYNTHETIC = 0.75
 MIN_ROC_AUC_TONES = 0.85
 MIN_ROC_AUC_SEPARABLE = 0.85
 FAST = dict(window_seconds=1.0, learning_rates=[1e-3, 1e-2], seeds=[0, 1], max_epochs=25, progress=False)
-
-
-def _write_inline_corpus(path, counts=(24, 12, 12), seconds=1.5, rate=24000, seed=0):
-    """A DatasetDict folder whose three tags are audible: low sine, high sine, loud noise (multi-label mixes)."""
-    import datasets
-    import soundfile as sf
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    names = ["low", "high", "noise"]
-    features = datasets.Features({"id": datasets.Value("string"), "audio": datasets.Audio(sampling_rate=rate),
-                                  "tags": datasets.List(datasets.Value("string")),
-                                  "labels": datasets.List(datasets.Value("int8"))})
-    splits = {}
-    for split, count in zip(("train", "validation", "test"), counts):
-        rows = {"id": [], "audio": [], "tags": [], "labels": []}
-        for i in range(count):
-            on = rng.random(3) < 0.5
-            on[i % 3] = True  # every tag has positives and (by the draw) negatives in every split
-            wave = 0.01 * rng.standard_normal(t.shape)
-            wave += on[0] * 0.3 * np.sin(2 * np.pi * 220 * t) + on[1] * 0.3 * np.sin(2 * np.pi * 1760 * t)
-            wave += on[2] * 0.3 * rng.standard_normal(t.shape)
-            buffer = io.BytesIO()
-            sf.write(buffer, wave.astype(np.float32), rate, format="WAV")
-            rows["id"].append(f"{split}-{i}")
-            rows["audio"].append({"bytes": buffer.getvalue(), "path": None})
-            rows["tags"].append([n for n, flag in zip(names, on) if flag])
-            rows["labels"].append(on.astype(int).tolist())
-        splits[split] = datasets.Dataset.from_dict(rows, features=features)
-    datasets.DatasetDict(splits).save_to_disk(str(path))
-    return path
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,7 +43,7 @@ def _synthetic_corpus(folder):
 def corpus(tmp_path_factory):
     """The issue-3 synthetic corpus (one tradition); the inline tone corpus only if that builder is unavailable."""
     folder = tmp_path_factory.mktemp("corpus")
-    return _synthetic_corpus(folder) or _write_inline_corpus(folder / "tones")
+    return _synthetic_corpus(folder) or write_tone_corpus(folder / "tones")
 
 
 def _min_roc_auc(corpus):
@@ -143,7 +111,7 @@ def test_cache_keys_on_weights_not_on_object(first_run, corpus, model, tmp_path)
 
 
 def test_tone_corpus_from_a_saved_dataset_dict(model, tmp_path):
-    tones = _write_inline_corpus(tmp_path / "tones")
+    tones = write_tone_corpus(tmp_path / "tones")
     result = probe_model(model, str(tones), cache_dir=str(tmp_path / "cache"), layers=[2], weighted_sum=False,
                          **{**FAST, "seeds": [0]})
     assert result["summary"]["roc_auc"]["mean"] > MIN_ROC_AUC_TONES

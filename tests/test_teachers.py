@@ -9,13 +9,7 @@ from hf_culturemert.teachers import (CQT_PARAMETERS, CQTTeacher, EncodecTeacher,
                                      model_frames, tiny_encodec_config)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU OpenMP barriers make 2 threads ~100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 

@@ -122,6 +122,12 @@ class StageLog:
 # ------------------------------------------------------------------------------------------------- recipes
 
 
+def _miniature_training(args, data_root):
+    """Settings shared by the miniature's western base run and its continual pre-training runs: 2 s crops."""
+    return dict(data_root=str(data_root), crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2,
+                mixup_max_seconds=0.4, per_device_train_batch_size=8, seed=args.seed, disable_tqdm=False)
+
+
 def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
     """The CultureMERT two-stage recipe at miniature scale (same structure as ``recipes/culturemert-95m.yaml``)."""
     from .pretraining.recipes import load_recipe
@@ -130,10 +136,8 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
     recipe["name"] = "reproduce-miniature"
     recipe["output_dir"] = str(output_dir)
     defaults = recipe["defaults"]
-    defaults.update(model_name_or_path=str(model_path), config_name=None, train_datasets=list(train_datasets),
-                    data_root=str(data_root), crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2,
-                    mixup_max_seconds=0.4, per_device_train_batch_size=8, save_steps=40, logging_steps=20,
-                    seed=args.seed, disable_tqdm=False)
+    defaults.update(_miniature_training(args, data_root), model_name_or_path=str(model_path), config_name=None,
+                    train_datasets=list(train_datasets), save_steps=40, logging_steps=20)
     stage1, stage2 = recipe["stages"]
     stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
                   warmup_steps=max(1, args.stage1_steps // 5), learning_rate=5e-4)
@@ -141,17 +145,20 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
     return recipe
 
 
+def _full_eval_datasets(args):
+    """The 95m study's evaluation datasets: the traditions plus FMA-medium and MTAT (or --extra_eval_datasets)."""
+    return list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
+
+
 def _base_arguments(args, data_root, output_dir):
     from transformers import HfArgumentParser
 
     from .pretraining.arguments import PretrainingArguments
 
-    values = dict(output_dir=str(output_dir), model_name_or_path=None, config_name="tiny",
-                  encodec_model="random-tiny", train_datasets=["western"], data_root=str(data_root),
-                  crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2, mixup_max_seconds=0.4,
-                  per_device_train_batch_size=8, max_steps=args.base_steps, learning_rate=1e-3,
-                  lr_scheduler_type="linear", warmup_steps=max(1, args.base_steps // 10), save_steps=60,
-                  logging_steps=40, report_to="none", seed=args.seed, disable_tqdm=False)
+    values = dict(_miniature_training(args, data_root), output_dir=str(output_dir), model_name_or_path=None,
+                  config_name="tiny", encodec_model="random-tiny", train_datasets=["western"],
+                  max_steps=args.base_steps, learning_rate=1e-3, lr_scheduler_type="linear",
+                  warmup_steps=max(1, args.base_steps // 10), save_steps=60, logging_steps=40, report_to="none")
     (parsed,) = HfArgumentParser(PretrainingArguments).parse_dict(values)
     return parsed
 
@@ -187,7 +194,7 @@ def run_reproduce(args: ReproduceArguments):
             return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base")))
 
         base = log.run("base (western pre-training)", train_base, lambda r: [r])
-        eval_datasets = {t: data[t] for t in args.traditions}
+        eval_datasets = [data[t] for t in args.traditions]
         window = args.window_seconds or 4.0
 
         def adapt(name, train_datasets):
@@ -198,7 +205,7 @@ def run_reproduce(args: ReproduceArguments):
     else:
         data_root = args.data_root
         base = args.base_model or "m-a-p/MERT-v1-95M"
-        eval_datasets = {t: t for t in list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])}
+        eval_datasets = _full_eval_datasets(args)
         window = args.window_seconds or 30.0
 
         def adapt(name, train_datasets):
@@ -234,7 +241,7 @@ def run_reproduce(args: ReproduceArguments):
         recipe = MergeRecipe(base=str(base), models=[singles[t] for t in args.traditions],
                              method="task_arithmetic", weight=0.2, seed=args.seed,
                              output=str(models_dir / "culturemert-ta"), overwrite=True)
-        score = probing_score_fn(list(eval_datasets.values()), split="validation", **probe_settings)
+        score = probing_score_fn(eval_datasets, split="validation", **probe_settings)
         sweep = sweep_lambda(recipe, grid=[float(v) for v in args.lambda_grid], score_fn=score)
         return {"folder": str(sweep.output), "best_lambda": sweep.best_lambda, "scores": sweep.scores,
                 "files": {k: str(v) for k, v in sweep.files.items()}}
@@ -247,17 +254,16 @@ def run_reproduce(args: ReproduceArguments):
     def evaluate():
         from .probing import evaluate_models
 
-        result = evaluate_models(models, list(eval_datasets.values()), out / "results", **probe_settings)
-        return {"files": result["files"], "markdown": result["markdown"]}
+        return evaluate_models(models, eval_datasets, out / "results", **probe_settings)["files"]
 
-    evaluation = log.run("evaluate: probing", evaluate, lambda r: list(r["files"].values()))
+    results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
 
     def cards():
         return write_cards(models, out / "results" / "results.json", merged, args)
 
     log.run("cards", cards, lambda r: r)
-    summary = {"output_dir": str(out), "models": models, "results": evaluation["files"],
-               "best_lambda": merged.get("best_lambda"), "lambda_sweep": merged.get("files", {}).get("markdown"),
+    summary = {"output_dir": str(out), "models": models, "results": results_files,
+               "best_lambda": merged["best_lambda"], "lambda_sweep": merged["files"]["markdown"],
                "stages": str(out / "stages.json")}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
@@ -283,9 +289,9 @@ def write_cards(models, results_json, merged, args):
             info["results_note"] = ("Miniature run of `culturemert reproduce` on the synthetic corpus: the numbers "
                                     "show the pipeline works, not how CultureMERT performs on real music.")
         if name == "CultureMERT-TA":
-            sweep = ", ".join(f"{k}: {v:.4f}" for k, v in (merged.get("scores") or {}).items())
+            sweep = ", ".join(f"{k}: {v:.4f}" for k, v in merged["scores"].items())
             card = render_model_card("merged", merged_models=[str(models[s]) for s in singles],
-                                     scaling=merged.get("best_lambda"),
+                                     scaling=merged["best_lambda"],
                                      extra_merge_text=f"lambda chosen on the validation splits ({sweep}).", **info)
         else:
             traditions = [name[len("single-"):]] if name.startswith("single-") else list(args.traditions)
@@ -333,7 +339,8 @@ def plan(args: ReproduceArguments):
     from .data import get_dataset_info
 
     lines.append("datasets (Hub id: recordings per split, tags):")
-    for name in list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"]):
+    datasets = _full_eval_datasets(args)
+    for name in datasets:
         info = get_dataset_info(name)
         sizes = ", ".join(f"{split} {count if count is not None else 'official'}" for split, count in info.splits.items())
         lines.append(f"  {name:<11} {info.repo_id}: {sizes}; {info.num_tags} tags")
@@ -342,7 +349,6 @@ def plan(args: ReproduceArguments):
         lines.append(f"  stage: continual pre-training on {tradition} -> models/single-{tradition}")
     lines.append("  stage: continual pre-training on all -> models/culturemert")
     lines.append(f"  stage: task arithmetic merge, lambda grid {args.lambda_grid} -> models/culturemert-ta")
-    datasets = list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
     lines.append(f"  stage: probing of {runs + 2} models on {datasets}, seeds {args.probe_seeds}")
     lines.append(f"training FLOPs per audio-second (95M, fwd+bwd): {flops_per_audio_second / 1e9:.1f} GFLOP")
     lines.append(f"pre-training audio per run: {audio_seconds_per_run / 3600:.0f} h of audio")

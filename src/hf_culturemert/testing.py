@@ -42,3 +42,41 @@ def random_model(config=None, seed=0, model_class=None):
 
     torch.manual_seed(seed)
     return (model_class or MERTModel)(config or tiny_mert_config()).eval()
+
+
+def write_tone_corpus(path, counts=(24, 12, 12), seconds=1.5, sampling_rate=24000, seed=0, mix_all=True):
+    """A ``DatasetDict`` folder (train/validation/test) whose three tags are audible to any model: ``low`` (220 Hz
+    sine), ``high`` (1760 Hz sine) and ``noise``. Clips are multi-label mixes; every tag has positives in every split.
+    ``mix_all=False`` never switches on all three at once (the tag after the guaranteed one is off)."""
+    import io
+
+    import datasets
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    names = ["low", "high", "noise"]
+    features = datasets.Features({"id": datasets.Value("string"),
+                                  "audio": datasets.Audio(sampling_rate=sampling_rate),
+                                  "tags": datasets.List(datasets.Value("string")),
+                                  "labels": datasets.List(datasets.Value("int8"))})
+    splits = {}
+    for split, count in zip(("train", "validation", "test"), counts):
+        rows = {"id": [], "audio": [], "tags": [], "labels": []}
+        for i in range(count):
+            on = rng.random(3) < 0.5
+            on[i % 3] = True
+            if not mix_all:
+                on[(i + 1) % 3] = False
+            wave = 0.01 * rng.standard_normal(t.shape)
+            wave += on[0] * 0.3 * np.sin(2 * np.pi * 220 * t) + on[1] * 0.3 * np.sin(2 * np.pi * 1760 * t)
+            wave += on[2] * 0.3 * rng.standard_normal(t.shape)
+            buffer = io.BytesIO()
+            sf.write(buffer, wave.astype(np.float32), sampling_rate, format="WAV")
+            rows["id"].append(f"{split}-{i}")
+            rows["audio"].append({"bytes": buffer.getvalue(), "path": None})
+            rows["tags"].append([n for n, flag in zip(names, on) if flag])
+            rows["labels"].append(on.astype(int).tolist())
+        splits[split] = datasets.Dataset.from_dict(rows, features=features)
+    datasets.DatasetDict(splits).save_to_disk(str(path))
+    return path
