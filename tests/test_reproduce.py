@@ -92,7 +92,9 @@ def test_dry_run_plans_the_95m_study_without_downloading():
 
 
 @pytest.mark.parametrize("bad, message", [(dict(preset="huge"), "--preset"), (dict(traditions=["jazz"]), "--traditions"),
-                                          (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed")])
+                                          (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed"),
+                                          (dict(base_steps=0), "--base_steps"), (dict(clips_per_split=1), "--clips_per_split"),
+                                          (dict(mfu=25), "--mfu"), (dict(window_seconds=-1.0), "--window_seconds")])
 def test_bad_arguments_name_the_option(bad, message):
     with pytest.raises(ValueError, match=message):
         ReproduceArguments(**bad)

@@ -81,6 +81,17 @@ class ReproduceArguments:
             raise ValueError(f"--lambda_grid values must be in (0, 1.5], got {self.lambda_grid}")
         if not self.probe_seeds:
             raise ValueError("--probe_seeds needs at least one seed")
+        for name in ("base_steps", "stage1_steps", "stage2_steps", "probe_max_epochs", "gpus"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be at least 1, got {value}")
+        if self.clips_per_split is not None and self.clips_per_split < 4:
+            raise ValueError(f"--clips_per_split must be at least 4 (each split needs clips with and without every "
+                             f"tag), got {self.clips_per_split}")
+        if not 0 < self.mfu <= 1:
+            raise ValueError(f"--mfu is a fraction in (0, 1], got {self.mfu}")
+        if self.window_seconds is not None and self.window_seconds <= 0:
+            raise ValueError(f"--window_seconds must be positive, got {self.window_seconds}")
 
 
 class StageLog:
