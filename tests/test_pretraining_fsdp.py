@@ -1,0 +1,188 @@
+"""FSDP2 (``fully_shard``) continual pre-training of ``MERTForPreTraining`` on 2 CPU processes (gloo).
+
+accelerate 1.15 promotes ``ACCELERATE_USE_FSDP`` / an FSDP plugin to ``DistributedType.FSDP`` only from a
+multi-*accelerator* state: on CPU the state stays ``MULTI_CPU`` and ``prepare`` wraps the model in DDP (checked
+with ``accelerate launch --use_fsdp --fsdp_version 2`` and with ``TrainingArguments(fsdp=..., fsdp_config={"version":
+2})``). So this test applies torch's FSDP2 directly, the way accelerate's FSDP2 path does on GPUs: one
+``fully_shard`` per ``MERTPreTrainedModel._no_split_modules`` block (CNN front end, each ``MERTEncoderLayer``) plus
+the root. It checks that the parameters really are sharded DTensors, that a few steps of MERT's loss (labels from the
+tiny teachers, AdamW, grad clipping) end with the same weights as one process taking the same steps, and that the
+gathered full state dict has the unsharded names and round-trips through the Hub-ready output folder.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+STEPS = 3
+LR = 1e-3
+MAX_GRAD_NORM = 1.0
+
+WORKER = r'''
+import json, sys
+import torch
+torch.set_num_threads(1)
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.tensor import DTensor, Shard
+from hf_culturemert.configuration_mert import MERTConfig
+from hf_culturemert.modeling_mert import MERTForPreTraining
+from hf_culturemert.pretraining import save_pretraining_output
+
+work = sys.argv[1]
+steps, lr, max_grad_norm = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+setup = torch.load(f"{work}/setup.pt")
+torch.manual_seed(0)
+model = MERTForPreTraining(MERTConfig.from_json_file(f"{work}/config.json"))
+model.load_state_dict(setup["init"])
+model.train()
+unsharded_keys = sorted(model.state_dict())
+
+mesh = init_device_mesh("cpu", (world,))
+blocks = [m for m in model.modules() if type(m).__name__ in model._no_split_modules]
+for block in blocks:
+    fully_shard(block, mesh=mesh)
+fully_shard(model, mesh=mesh)
+
+params = dict(model.named_parameters())
+placements = {name: param.placements for name, param in params.items() if isinstance(param, DTensor)}
+local_numel = sum(param.to_local().numel() for param in params.values())
+full_numel = sum(param.numel() for param in params.values())
+
+optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+batch = {k: v.chunk(world)[rank] for k, v in setup["batch"].items()}  # each rank its own half (data parallel)
+losses = []
+for _ in range(steps):
+    optimizer.zero_grad(set_to_none=True)
+    loss = model(**batch).loss
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    total = loss.detach().clone()
+    dist.all_reduce(total)
+    losses.append(float(total) / world)
+grad_is_dtensor = all(isinstance(p.grad, DTensor) for p in model.parameters() if p.grad is not None)
+
+sharded = model.state_dict()  # sharded: DTensors under the unsharded names
+full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+report = {
+    "rank": rank, "world": world, "is_fsdp_module": isinstance(model, FSDPModule),
+    "fsdp_blocks": sum(isinstance(m, FSDPModule) for m in model.modules()),
+    "all_params_dtensor": all(isinstance(p, DTensor) for p in params.values()),
+    "all_shard0": all(p == (Shard(0),) for p in placements.values()),
+    "mesh": str(params["mert.encoder.layers.0.attention.q_proj.weight"].device_mesh),
+    "example_placement": repr(params["mert.encoder.layers.0.attention.q_proj.weight"].placements),
+    "local_numel": local_numel, "full_numel": full_numel, "losses": losses,
+    "grad_is_dtensor": grad_is_dtensor, "grad_norm_type": type(grad_norm).__name__,
+    "sharded_keys_match": sorted(sharded) == unsharded_keys,
+    "sharded_values_dtensor": all(isinstance(v, DTensor) for v in sharded.values()),
+    "full_keys_missing": sorted(set(unsharded_keys) - set(full)),
+    "full_keys_extra": sorted(set(full) - set(unsharded_keys)),
+    "full_plain_tensors": all(type(v) is torch.Tensor for v in full.values()),
+}
+if rank == 0:  # full_state_dict + cpu_offload: only rank 0 holds the gathered tensors
+    torch.save(full, f"{work}/fsdp_full.pt")
+    final = MERTForPreTraining(model.config)
+    final.load_state_dict(full)  # strict: every name of the unsharded model, nothing else
+    save_pretraining_output(final, f"{work}/fsdp_output")
+with open(f"{work}/rank{rank}.json", "w") as handle:
+    json.dump(report, handle)
+dist.barrier()
+dist.destroy_process_group()
+'''
+
+
+def _setup(work):
+    from hf_culturemert.modeling_mert import MERTForPreTraining, compute_span_mask
+    from hf_culturemert.pretraining.testing import tiny_pretraining_config, tiny_teachers
+    from hf_culturemert.testing import sine_wave
+
+    config = tiny_pretraining_config(feature_grad_mult=0.1)
+    config.to_json_file(str(work / "config.json"))
+    torch.manual_seed(0)
+    model = MERTForPreTraining(config)
+    waves = torch.stack([torch.from_numpy(sine_wave(0.5, f, seed=i)) for i, f in enumerate((220, 330, 440, 550))])
+    num_frames = int(model._get_feat_extract_output_lengths(waves.shape[-1]))
+    encodec, cqt = tiny_teachers()
+    with torch.no_grad():
+        batch = {"input_values": waves, "codec_labels": encodec(waves, num_frames),
+                 "cqt_labels": cqt(waves, num_frames), "mask_time_indices": compute_span_mask(4, num_frames, 0.5, 5, 2,
+                                                        generator=torch.Generator().manual_seed(0))}
+    assert batch["mask_time_indices"].any(dim=1).all()
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save({"init": init, "batch": batch}, work / "setup.pt")
+    return config, init, batch
+
+
+def _single_process(config, init, batch, world=2):
+    """The same steps in one process: the mean of the per-rank losses (what FSDP's averaged gradients descend)."""
+    from hf_culturemert.modeling_mert import MERTForPreTraining
+
+    model = MERTForPreTraining(config)
+    model.load_state_dict(init)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    halves = [{k: v.chunk(world)[r] for k, v in batch.items()} for r in range(world)]
+    losses = []
+    for _ in range(STEPS):
+        optimizer.zero_grad(set_to_none=True)
+        loss = sum(model(**half).loss for half in halves) / world
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return model, losses
+
+
+@pytest.mark.timeout(300)
+def test_fsdp2_two_cpu_processes_match_single_process_and_save_full_weights(tmp_path):
+    from hf_culturemert.pretraining import load_pretraining_model
+
+    config, init, batch = _setup(tmp_path)
+    reference, reference_losses = _single_process(config, init, batch)
+    expected = reference.state_dict()
+
+    script = tmp_path / "fsdp_worker.py"
+    script.write_text(WORKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               str(tmp_path), str(STEPS), str(LR), str(MAX_GRAD_NORM)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+    for report in ranks:
+        assert report["world"] == 2
+        # really sharded: every parameter a DTensor sharded on dim 0, each rank holding about half of them
+        assert report["is_fsdp_module"] and report["fsdp_blocks"] == 1 + 1 + config.num_hidden_layers
+        assert report["all_params_dtensor"] and report["all_shard0"], report["example_placement"]
+        assert report["local_numel"] < 0.6 * report["full_numel"]
+        assert report["grad_is_dtensor"] and report["grad_norm_type"] == "DTensor"
+        assert report["sharded_keys_match"] and report["sharded_values_dtensor"]
+    # full_state_dict + cpu_offload: rank 0 holds every tensor under the unsharded names, the other ranks nothing
+    assert ranks[0]["full_keys_missing"] == [] and ranks[0]["full_keys_extra"] == []
+    assert ranks[0]["full_plain_tensors"]
+    assert ranks[0]["local_numel"] + ranks[1]["local_numel"] == ranks[0]["full_numel"]
+    assert ranks[0]["losses"] == ranks[1]["losses"]
+    assert ranks[0]["losses"] == pytest.approx(reference_losses, rel=1e-5)
+
+    full = torch.load(tmp_path / "fsdp_full.pt")
+    assert sorted(full) == sorted(expected)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(full[name], tensor, rtol=0, atol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
+    moved = max(float((expected[k] - init[k]).abs().max()) for k in expected if expected[k].is_floating_point())
+    assert moved > 10 * 1e-5  # the comparison is not trivially passed by weights that never changed
+
+    reloaded = load_pretraining_model(str(tmp_path / "fsdp_output"))  # Hub-ready folder + heads file
+    for name, tensor in reloaded.state_dict().items():
+        torch.testing.assert_close(tensor, full[name], rtol=0, atol=0)
