@@ -6,6 +6,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from transformers import AutoModel, HfArgumentParser
 
 import hf_culturemert  # noqa: F401  (registers the Auto classes)
@@ -138,6 +139,46 @@ def test_loss_falls_on_a_fixed_batch():
         losses.append(float(out.loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
     assert float(out.codebook_accuracy.mean()) > 0.5  # learnt to predict masked codes of this batch (chance ~1/50)
+
+
+def test_loss_falls_under_bf16_autocast():
+    """The culturemert-95m recipe trains in bf16 (autocast, fp32 master weights): the objective must still learn."""
+    torch.manual_seed(0)
+    encodec, cqt = tiny_teachers()
+    model = MERTForPreTraining(tiny_pretraining_config(feature_grad_mult=0.1)).train()
+    batch = fixed_batch()
+    frames = batch["mask_time_indices"].shape[1]
+    labels = dict(codec_labels=encodec(batch["input_values"], frames), cqt_labels=cqt(batch["input_values"], frames))
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3, betas=(0.9, 0.98), eps=1e-6)
+    losses = []
+    for _ in range(20):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(batch["input_values"], mask_time_indices=batch["mask_time_indices"],
+                        output_hidden_states=True, **labels)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(float(out.loss.detach()))
+    assert out.hidden_states[-1].dtype == torch.bfloat16  # autocast really ran the encoder in bf16
+    assert out.loss.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
+    assert float(out.codebook_accuracy.mean()) > 0.5
+
+
+def test_bf16_run_logs_finite_losses_and_saves_float32(tmp_path):
+    args = make_args(tmp_path, max_steps=3, logging_steps=1, bf16=True, config_name=str(tmp_path / "config.json"),
+                     encodec_model="random-tiny")
+    tiny_pretraining_config().to_json_file(str(tmp_path / "config.json"))
+    _, cqt = tiny_teachers()
+    output = run_pretraining(args, cqt_teacher=cqt)
+    summary = json.loads((tmp_path / "run" / "pretraining_complete.json").read_text())
+    assert summary["bf16"] is True and summary["global_step"] == 3 and np.isfinite(summary["train_loss"])
+    with safe_open(f"{output}/model.safetensors", "pt") as handle:  # fp32 master weights saved, not bf16 copies
+        assert {handle.get_tensor(k).dtype for k in handle.keys()} == {torch.float32}
+    model = MERTModel.from_pretrained(output)
+    with torch.no_grad():
+        hidden = model(torch.randn(1, 8000)).last_hidden_state
+    assert torch.isfinite(hidden).all()
 
 
 def test_trainer_logs_components_and_throughput(tmp_path):
