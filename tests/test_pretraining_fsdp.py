@@ -11,6 +11,7 @@ gathered full state dict has the unsharded names and round-trips through the Hub
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,7 +32,7 @@ torch.set_num_threads(1)
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor, Shard
 from hf_culturemert.configuration_mert import MERTConfig
 from hf_culturemert.modeling_mert import MERTForPreTraining
@@ -39,6 +40,9 @@ from hf_culturemert.pretraining import save_pretraining_output
 
 work = sys.argv[1]
 steps, lr, max_grad_norm = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+# bf16: what accelerate's FSDP2 `mixed_precision=bf16` sets up (bf16 compute, fp32 sharded weights and reductions)
+policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sys.argv[5] == "bf16" \
+    else MixedPrecisionPolicy()
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
 setup = torch.load(f"{work}/setup.pt")
@@ -51,8 +55,8 @@ unsharded_keys = sorted(model.state_dict())
 mesh = init_device_mesh("cpu", (world,))
 blocks = [m for m in model.modules() if type(m).__name__ in model._no_split_modules]
 for block in blocks:
-    fully_shard(block, mesh=mesh)
-fully_shard(model, mesh=mesh)
+    fully_shard(block, mesh=mesh, mp_policy=policy)
+fully_shard(model, mesh=mesh, mp_policy=policy)
 
 params = dict(model.named_parameters())
 placements = {name: param.placements for name, param in params.items() if isinstance(param, DTensor)}
@@ -72,6 +76,8 @@ for _ in range(steps):
     dist.all_reduce(total)
     losses.append(float(total) / world)
 grad_is_dtensor = all(isinstance(p.grad, DTensor) for p in model.parameters() if p.grad is not None)
+with torch.no_grad():  # the dtype the encoder computes in under this policy
+    hidden_dtype = str(model(**batch, output_hidden_states=True).hidden_states[-1].dtype)
 
 sharded = model.state_dict()  # sharded: DTensors under the unsharded names
 full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
@@ -83,7 +89,7 @@ report = {
     "mesh": str(params["mert.encoder.layers.0.attention.q_proj.weight"].device_mesh),
     "example_placement": repr(params["mert.encoder.layers.0.attention.q_proj.weight"].placements),
     "local_numel": local_numel, "full_numel": full_numel, "losses": losses,
-    "grad_is_dtensor": grad_is_dtensor, "grad_norm_type": type(grad_norm).__name__,
+    "grad_is_dtensor": grad_is_dtensor, "hidden_dtype": hidden_dtype, "param_dtypes": sorted({str(p.dtype) for p in model.parameters()}), "grad_norm_type": type(grad_norm).__name__,
     "sharded_keys_match": sorted(sharded) == unsharded_keys,
     "sharded_values_dtensor": all(isinstance(v, DTensor) for v in sharded.values()),
     "full_keys_missing": sorted(set(unsharded_keys) - set(full)),
@@ -144,6 +150,17 @@ def _single_process(config, init, batch, world=2):
     return model, losses
 
 
+def _launch(work, precision):
+    script = work / "fsdp_worker.py"
+    script.write_text(WORKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+               str(work), str(STEPS), str(LR), str(MAX_GRAD_NORM), precision]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=work)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+    return [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
 @pytest.mark.timeout(300)
 def test_fsdp2_two_cpu_processes_match_single_process_and_save_full_weights(tmp_path):
     from hf_culturemert.pretraining import load_pretraining_model
@@ -152,14 +169,7 @@ def test_fsdp2_two_cpu_processes_match_single_process_and_save_full_weights(tmp_
     reference, reference_losses = _single_process(config, init, batch)
     expected = reference.state_dict()
 
-    script = tmp_path / "fsdp_worker.py"
-    script.write_text(WORKER)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(tmp_path), str(STEPS), str(LR), str(MAX_GRAD_NORM)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
-    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = _launch(tmp_path, "fp32")
 
     for report in ranks:
         assert report["world"] == 2
@@ -168,6 +178,7 @@ def test_fsdp2_two_cpu_processes_match_single_process_and_save_full_weights(tmp_
         assert report["all_params_dtensor"] and report["all_shard0"], report["example_placement"]
         assert report["local_numel"] < 0.6 * report["full_numel"]
         assert report["grad_is_dtensor"] and report["grad_norm_type"] == "DTensor"
+        assert report["hidden_dtype"] == "torch.float32"
         assert report["sharded_keys_match"] and report["sharded_values_dtensor"]
     # full_state_dict + cpu_offload: rank 0 holds every tensor under the unsharded names, the other ranks nothing
     assert ranks[0]["full_keys_missing"] == [] and ranks[0]["full_keys_extra"] == []
@@ -186,3 +197,22 @@ def test_fsdp2_two_cpu_processes_match_single_process_and_save_full_weights(tmp_
     reloaded = load_pretraining_model(str(tmp_path / "fsdp_output"))  # Hub-ready folder + heads file
     for name, tensor in reloaded.state_dict().items():
         torch.testing.assert_close(tensor, full[name], rtol=0, atol=0)
+
+
+@pytest.mark.timeout(300)
+def test_fsdp2_bf16_mixed_precision_learns_with_fp32_sharded_weights(tmp_path):
+    """accelerate's FSDP2 bf16 setting: bf16 compute and all-gathers, fp32 sharded weights, fp32 gradient reduction."""
+    config, init, batch = _setup(tmp_path)
+    _, reference_losses = _single_process(config, init, batch)
+    ranks = _launch(tmp_path, "bf16")
+    for report in ranks:
+        assert report["all_params_dtensor"] and report["all_shard0"] and report["param_dtypes"] == ["torch.float32"]
+        assert report["grad_is_dtensor"] and report["hidden_dtype"] == "torch.bfloat16"
+    losses = ranks[0]["losses"]
+    assert losses == ranks[1]["losses"] and all(math.isfinite(v) for v in losses)
+    assert losses == pytest.approx(reference_losses, rel=5e-2)  # bf16 rounding, not a different computation
+    assert losses[-1] < losses[0]
+    full = torch.load(tmp_path / "fsdp_full.pt")
+    assert {v.dtype for v in full.values() if v.is_floating_point()} == {torch.float32}
+    moved = max(float((full[k] - init[k]).abs().max()) for k in full if full[k].is_floating_point())
+    assert moved > 1e-4
