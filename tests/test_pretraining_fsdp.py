@@ -1,13 +1,14 @@
-"""FSDP2 (``fully_shard``) continual pre-training of ``MERTForPreTraining`` on 2 CPU processes (gloo).
+"""FSDP2 continual pre-training of ``MERTForPreTraining`` on 2 CPU processes (gloo), wrapped by accelerate's own code.
 
 accelerate 1.15 promotes ``ACCELERATE_USE_FSDP`` / an FSDP plugin to ``DistributedType.FSDP`` only from a
 multi-*accelerator* state: on CPU the state stays ``MULTI_CPU`` and ``prepare`` wraps the model in DDP (checked
 with ``accelerate launch --use_fsdp --fsdp_version 2`` and with ``TrainingArguments(fsdp=..., fsdp_config={"version":
-2})``). So this test applies torch's FSDP2 directly, the way accelerate's FSDP2 path does on GPUs: one
-``fully_shard`` per ``MERTPreTrainedModel._no_split_modules`` block (CNN front end, each ``MERTEncoderLayer``) plus
-the root. It checks that the parameters really are sharded DTensors, that a few steps of MERT's loss (labels from the
-tiny teachers, AdamW, grad clipping) end with the same weights as one process taking the same steps, and that the
-gathered full state dict has the unsharded names and round-trips through the Hub-ready output folder.
+2})``). So the worker calls accelerate's ``fsdp2_prepare_model`` (what ``Accelerator.prepare`` runs for FSDP2 on
+GPUs, TRANSFORMER_BASED_WRAP over ``_no_split_modules``) with a stand-in Accelerator. That call used to fail on
+MERT models (transformers' ``get_input_embeddings`` fallback raised NotImplementedError). The test checks that the
+parameters really are sharded DTensors, that a few steps of MERT's loss (labels from the tiny teachers, AdamW, grad
+clipping) end with the same weights as one process taking the same steps, that bf16 mixed precision learns, and
+that the gathered full state dict has the unsharded names and round-trips through the Hub-ready output folder.
 """
 
 import json
@@ -27,22 +28,21 @@ MAX_GRAD_NORM = 1.0
 
 WORKER = r'''
 import json, sys
+from types import SimpleNamespace
 import torch
 torch.set_num_threads(1)
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy
 from torch.distributed.tensor import DTensor, Shard
+from accelerate.utils import FullyShardedDataParallelPlugin
+from accelerate.utils.fsdp_utils import fsdp2_prepare_model
 from hf_culturemert.configuration_mert import MERTConfig
 from hf_culturemert.modeling_mert import MERTForPreTraining
 from hf_culturemert.pretraining import save_pretraining_output
 
 work = sys.argv[1]
 steps, lr, max_grad_norm = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-# bf16: what accelerate's FSDP2 `mixed_precision=bf16` sets up (bf16 compute, fp32 sharded weights and reductions)
-policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if sys.argv[5] == "bf16" \
-    else MixedPrecisionPolicy()
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
 setup = torch.load(f"{work}/setup.pt")
@@ -52,11 +52,15 @@ model.load_state_dict(setup["init"])
 model.train()
 unsharded_keys = sorted(model.state_dict())
 
-mesh = init_device_mesh("cpu", (world,))
-blocks = [m for m in model.modules() if type(m).__name__ in model._no_split_modules]
-for block in blocks:
-    fully_shard(block, mesh=mesh, mp_policy=policy)
-fully_shard(model, mesh=mesh, mp_policy=policy)
+# Wrap with accelerate's own FSDP2 code (what `accelerate launch --use_fsdp --fsdp_version 2` runs on GPUs, with
+# TRANSFORMER_BASED_WRAP over `_no_split_modules`); only the Accelerator is a stand-in, because on CPU accelerate
+# never enters its FSDP state. bf16: bf16 compute, fp32 sharded weights and gradient reduction.
+plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap")
+if sys.argv[5] == "bf16":
+    plugin.mixed_precision_policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+accelerator = SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin), torch_device_mesh=None,
+                              device=torch.device("cpu"), is_main_process=rank == 0, mixed_precision="no")
+model = fsdp2_prepare_model(accelerator, model)
 
 params = dict(model.named_parameters())
 placements = {name: param.placements for name, param in params.items() if isinstance(param, DTensor)}

@@ -386,6 +386,14 @@ class MERTPreTrainedModel(PreTrainedModel):
             state_dict[f"{base}.{self._legacy_weight_norm[leaf]}"] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def get_input_embeddings(self):
+        """None: a waveform model has no token-embedding table.
+
+        transformers' fallback raises NotImplementedError here, which breaks callers that probe for embeddings,
+        e.g. accelerate's FSDP2 wrapping (``accelerate launch --use_fsdp --fsdp_version 2``).
+        """
+        return None
+
     def _get_feat_extract_output_lengths(self, input_lengths):
         return conv_output_lengths(input_lengths, self.config.conv_kernel, self.config.conv_stride)
 
