@@ -122,7 +122,8 @@ def fixed_batch():
     return collator(examples(2, seconds=(0.5,)))
 
 
-def test_loss_falls_on_a_fixed_batch():
+def _train_on_fixed_batch(steps=20, autocast_dtype=None):
+    """``steps`` Adam steps of the MERT loss on one batch; returns (model, losses, last output)."""
     torch.manual_seed(0)
     encodec, cqt = tiny_teachers()
     model = MERTForPreTraining(tiny_pretraining_config(feature_grad_mult=0.1)).train()
@@ -131,34 +132,27 @@ def test_loss_falls_on_a_fixed_batch():
     labels = dict(codec_labels=encodec(batch["input_values"], frames), cqt_labels=cqt(batch["input_values"], frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3, betas=(0.9, 0.98), eps=1e-6)
     losses = []
-    for _ in range(20):
-        out = model(batch["input_values"], mask_time_indices=batch["mask_time_indices"], **labels)
-        optimizer.zero_grad()
-        out.loss.backward()
-        optimizer.step()
-        losses.append(float(out.loss.detach()))
-    assert losses[-1] < 0.5 * losses[0]
-    assert float(out.codebook_accuracy.mean()) > 0.5  # learnt to predict masked codes of this batch (chance ~1/50)
-
-
-def test_loss_falls_under_bf16_autocast():
-    """The culturemert-95m recipe trains in bf16 (autocast, fp32 master weights): the objective must still learn."""
-    torch.manual_seed(0)
-    encodec, cqt = tiny_teachers()
-    model = MERTForPreTraining(tiny_pretraining_config(feature_grad_mult=0.1)).train()
-    batch = fixed_batch()
-    frames = batch["mask_time_indices"].shape[1]
-    labels = dict(codec_labels=encodec(batch["input_values"], frames), cqt_labels=cqt(batch["input_values"], frames))
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3, betas=(0.9, 0.98), eps=1e-6)
-    losses = []
-    for _ in range(20):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+    for _ in range(steps):
+        with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             out = model(batch["input_values"], mask_time_indices=batch["mask_time_indices"],
                         output_hidden_states=True, **labels)
         optimizer.zero_grad()
         out.loss.backward()
         optimizer.step()
         losses.append(float(out.loss.detach()))
+    return model, losses, out
+
+
+def test_loss_falls_on_a_fixed_batch():
+    _, losses, out = _train_on_fixed_batch()
+    assert out.hidden_states[-1].dtype == torch.float32
+    assert losses[-1] < 0.5 * losses[0]
+    assert float(out.codebook_accuracy.mean()) > 0.5  # learnt to predict masked codes of this batch (chance ~1/50)
+
+
+def test_loss_falls_under_bf16_autocast():
+    """The culturemert-95m recipe trains in bf16 (autocast, fp32 master weights): the objective must still learn."""
+    model, losses, out = _train_on_fixed_batch(autocast_dtype=torch.bfloat16)
     assert out.hidden_states[-1].dtype == torch.bfloat16  # autocast really ran the encoder in bf16
     assert out.loss.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
     assert all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
