@@ -9,6 +9,8 @@ MERT models (transformers' ``get_input_embeddings`` fallback raised NotImplement
 parameters really are sharded DTensors, that a few steps of MERT's loss (labels from the tiny teachers, AdamW, grad
 clipping) end with the same weights as one process taking the same steps, that bf16 mixed precision learns, and
 that the gathered full state dict has the unsharded names and round-trips through the Hub-ready output folder.
+The last test runs the whole Trainer loop under accelerate's FSDP2 (one device check lifted, see its worker) and
+checks checkpoint/resume equality.
 """
 
 import json
@@ -220,3 +222,113 @@ def test_fsdp2_bf16_mixed_precision_learns_with_fp32_sharded_weights(tmp_path):
     assert {v.dtype for v in full.values() if v.is_floating_point()} == {torch.float32}
     moved = max(float((full[k] - init[k]).abs().max()) for k in full if full[k].is_floating_point())
     assert moved > 1e-4
+
+
+TRAINER_WORKER = r'''
+import hashlib, json, os, sys
+import torch
+torch.set_num_threads(1)
+import accelerate.state
+from accelerate.utils import DistributedType
+
+
+def allow_fsdp_on_cpu():
+    """accelerate enters its FSDP state only from a multi-accelerator state; lift that one device check on CPU.
+
+    Everything after it (FSDP2 wrapping in ``Accelerator.prepare``, the Trainer's FSDP checkpointing through
+    ``save_fsdp_model``/``load_fsdp_model``, ``get_state_dict``) is accelerate's and transformers' real code.
+    """
+    original = accelerate.state.AcceleratorState.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        plugin = kwargs.get("fsdp_plugin")
+        if plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.fsdp_plugin = plugin
+            self.distributed_type = DistributedType.FSDP
+            accelerate.state.PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    accelerate.state.AcceleratorState.__init__ = __init__
+
+
+allow_fsdp_on_cpu()
+from torch.distributed.tensor import DTensor
+from transformers import HfArgumentParser, TrainerCallback
+from hf_culturemert.pretraining import PretrainingArguments, run_pretraining
+from hf_culturemert.pretraining.testing import tiny_pretraining_config, tiny_teachers
+
+values = json.loads(sys.argv[1])
+stop_at, report = values.pop("_stop_at"), values.pop("_report")
+tiny_pretraining_config(hidden_dropout=0.1, attention_dropout=0.1, layerdrop=0.2).to_json_file(values["config_name"])
+(args,) = HfArgumentParser(PretrainingArguments).parse_dict(values)
+
+
+class Report(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if stop_at and state.global_step >= stop_at:
+            control.should_training_stop = True  # an interrupted run: stops after checkpoint `stop_at` is written
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        parameter = next(model.parameters())
+        full = {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in model.state_dict().items()}
+        digest = hashlib.sha256()
+        for name in sorted(full):
+            digest.update(name.encode())
+            digest.update(full[name].detach().float().contiguous().numpy().tobytes())
+        with open(f"{report}-rank{os.environ['RANK']}.json", "w") as handle:
+            json.dump({"model": type(model).__name__, "sharded": isinstance(parameter, DTensor),
+                       "placements": repr(getattr(parameter, "placements", None)), "digest": digest.hexdigest(),
+                       "step": state.global_step}, handle)
+
+
+encodec, cqt = tiny_teachers()
+run_pretraining(args, callbacks=[Report()], encodec_teacher=encodec, cqt_teacher=cqt)
+'''
+
+
+@pytest.mark.timeout(600)
+def test_trainer_under_accelerate_fsdp2_checkpoints_and_resumes_to_the_same_weights(tmp_path):
+    """The full pre-training loop (``run_pretraining``: Trainer, teachers, atomic checkpoints, final Hub folder)
+    under accelerate's FSDP2 on 2 CPU ranks, with dropout and LayerDrop: a run stopped after checkpoint 4 and
+    resumed from it ends bit-identical to an uninterrupted run."""
+    script = tmp_path / "trainer_worker.py"
+    script.write_text(TRAINER_WORKER)
+    common = dict(model_name_or_path=None, config_name=str(tmp_path / "cfg.json"), train_datasets=["sine:14:0"],
+                  crop_seconds=0.5, min_crop_seconds=0.25, mixup_min_seconds=0.05, mixup_max_seconds=0.1,
+                  per_device_train_batch_size=2, max_steps=6, logging_steps=1, save_steps=2, report_to="none",
+                  disable_tqdm=True, learning_rate=1e-3, warmup_steps=2, seed=0, use_cpu=True, keep_checkpoints=True,
+                  fsdp="full_shard", fsdp_config={"version": 2})
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
+    def launch(name, stop_at=None, **overrides):
+        values = dict(common, output_dir=str(tmp_path / name), _report=str(tmp_path / name), _stop_at=stop_at,
+                      **overrides)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   str(script), json.dumps(values)]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+        assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+        reports = [json.loads((tmp_path / f"{name}-rank{r}.json").read_text()) for r in (0, 1)]
+        for report in reports:  # really FSDP2, not the DDP accelerate falls back to on CPU
+            assert report["model"].startswith("FSDP") and report["sharded"], report
+            assert report["placements"] == "(Shard(dim=0),)"
+        assert reports[0]["digest"] == reports[1]["digest"]
+        return reports[0]
+
+    uninterrupted = launch("uninterrupted")
+    interrupted = launch("interrupted", stop_at=4)
+    checkpoint = tmp_path / "interrupted" / "checkpoint-4"
+    assert any(p.name.startswith("pytorch_model_fsdp") for p in checkpoint.iterdir())  # the FSDP checkpoint format
+    resumed = launch("resumed", resume_from_checkpoint=str(checkpoint))
+
+    assert (interrupted["step"], uninterrupted["step"], resumed["step"]) == (4, 6, 6)
+    assert interrupted["digest"] != uninterrupted["digest"]
+    assert resumed["digest"] == uninterrupted["digest"]
+    from safetensors.torch import load_file
+
+    from hf_culturemert.modeling_mert import MERTModel
+
+    final, expected = (load_file(tmp_path / name / "model.safetensors") for name in ("resumed", "uninterrupted"))
+    assert final.keys() == expected.keys()
+    assert all(torch.equal(final[k], expected[k]) for k in final)
+    _, info = MERTModel.from_pretrained(tmp_path / "resumed", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
