@@ -11,7 +11,7 @@ from transformers import AutoModel, HfArgumentParser
 
 import hf_culturemert  # noqa: F401  (registers the Auto classes)
 from hf_culturemert.export import save_model_folder
-from hf_culturemert.modeling_mert import MERTForPreTraining, MERTModel
+from hf_culturemert.modeling_mert import MERTForPreTraining, MERTModel, compute_span_mask
 from hf_culturemert.pretraining import (HEADS_FILE, MERTPretrainingCollator, MERTPretrainingTrainer,
                                         NonFiniteLossError, PretrainingArguments, forward_flops_per_second,
                                         load_pretraining_model, load_recipe, noise_mixup, run_pretraining,
@@ -141,6 +141,47 @@ def _train_on_fixed_batch(steps=20, autocast_dtype=None):
         optimizer.step()
         losses.append(float(out.loss.detach()))
     return model, losses, out
+
+
+def test_losses_are_means_over_masked_valid_frames_only():
+    """The weighted (sync-free) losses equal fairseq's: means over the masked frames, padding excluded."""
+    torch.manual_seed(0)
+    encodec, cqt = tiny_teachers()
+    model = MERTForPreTraining(tiny_pretraining_config()).eval()
+    waves = torch.randn(2, 12000)
+    attention_mask = torch.ones(2, 12000, dtype=torch.long)
+    attention_mask[1, 7000:] = 0
+    frames = model_frames(12000)
+    masked = compute_span_mask(2, frames, 0.5, 5, 2, generator=torch.Generator().manual_seed(1))
+    codes, spectra = encodec(waves, frames), cqt(waves, frames)
+    out = model(waves, attention_mask=attention_mask, mask_time_indices=masked, codec_labels=codes, cqt_labels=spectra)
+    valid = model.mert._frame_mask(attention_mask, frames)[1]
+    selected = masked & valid
+    assert (masked & ~valid).any()  # some masked frames are padding, and must not count
+    logits, targets = out.codebook_logits[selected], codes.transpose(1, 2)[selected]  # [N, K, C], [N, K]
+    expected_ce = sum(torch.nn.functional.cross_entropy(logits[:, k], targets[:, k]) for k in range(targets.shape[1]))
+    torch.testing.assert_close(out.codebook_loss, expected_ce)
+    torch.testing.assert_close(out.codebook_accuracy, (logits.argmax(-1) == targets).float().mean(0))
+    torch.testing.assert_close(out.cqt_loss, torch.nn.functional.mse_loss(out.cqt_prediction[selected],
+                                                                          spectra[selected]))
+
+
+def test_training_step_compiles_as_one_graph():
+    """`--torch_compile`: the whole forward + loss is one graph (fullgraph raises on any break; a boolean-mask
+    gather or a requires_grad_ on an activation used to split it and sync the host every step)."""
+    torch.manual_seed(0)
+    encodec, cqt = tiny_teachers()
+    model = MERTForPreTraining(tiny_pretraining_config(feature_grad_mult=0.1, layerdrop=0.0)).train()
+    batch = fixed_batch()
+    frames = batch["mask_time_indices"].shape[1]
+    inputs = dict(input_values=batch["input_values"], mask_time_indices=batch["mask_time_indices"],
+                  codec_labels=encodec(batch["input_values"], frames), cqt_labels=cqt(batch["input_values"], frames))
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    eager_loss = model(**inputs).loss
+    compiled_loss = compiled(**inputs).loss
+    compiled_loss.backward()
+    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-5, atol=1e-5)
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 def test_loss_falls_on_a_fixed_batch():
@@ -358,5 +399,10 @@ def test_masking_switched_off_predicts_every_frame(tmp_path):
                                      train_dataset=sine_corpus(2, 0), data_collator=collator)
     loss, outputs = trainer.compute_loss(model.train(), batch, return_outputs=True)
     frames = model_frames(batch["input_values"].shape[1])
-    assert torch.isfinite(loss) and outputs.codebook_logits.shape[0] == 2 * frames  # every frame is a target
+    assert torch.isfinite(loss) and outputs.codebook_logits.shape[:2] == (2, frames)
     assert not outputs.mask_time_indices.any()
+    # every frame is a target: the loss equals the plain mean over all frames
+    targets = encodec(batch["input_values"], frames).transpose(1, 2)
+    expected = torch.nn.functional.cross_entropy(outputs.codebook_logits.flatten(0, 2), targets.reshape(-1),
+                                                 reduction="none").view_as(targets).mean((0, 1)).sum()
+    torch.testing.assert_close(outputs.codebook_loss, expected)

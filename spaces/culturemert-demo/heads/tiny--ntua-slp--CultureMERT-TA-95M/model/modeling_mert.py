@@ -157,15 +157,14 @@ class MERTFeatureEncoder(nn.Module):
 
     def forward(self, input_values, sample_lengths=None):
         hidden_states = input_values[:, None]
-        if self._requires_grad and self.training:
-            hidden_states.requires_grad_(True)
         lengths = sample_lengths
         for layer in self.conv_layers:
             layer_lengths = None
             if lengths is not None:
                 lengths = conv_output_lengths(lengths, [layer.conv.kernel_size[0]], [layer.conv.stride[0]])
                 layer_lengths = lengths
-            if self.gradient_checkpointing and self.training and hidden_states.requires_grad:
+            # non-reentrant checkpointing: the waveform need not require grad for the conv weights to get theirs
+            if self.gradient_checkpointing and self.training and self._requires_grad:
                 hidden_states = checkpoint(layer, hidden_states, layer_lengths, use_reentrant=False)
             else:
                 hidden_states = layer(hidden_states, layer_lengths)
@@ -539,8 +538,8 @@ class MERTForPreTrainingOutput(ModelOutput):
     cqt_loss: Optional[torch.FloatTensor] = None
     feature_penalty: Optional[torch.FloatTensor] = None
     codebook_accuracy: Optional[torch.FloatTensor] = None
-    codebook_logits: Optional[torch.FloatTensor] = None
-    cqt_prediction: Optional[torch.FloatTensor] = None
+    codebook_logits: Optional[torch.FloatTensor] = None  # [batch, frames, num_codebooks, codebook_size], all frames
+    cqt_prediction: Optional[torch.FloatTensor] = None  # [batch, frames, cqt_bins], all frames
     mask_time_indices: Optional[torch.BoolTensor] = None
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
 
@@ -602,25 +601,31 @@ class MERTForPreTraining(MERTPreTrainedModel):
 
         loss = codebook_loss = cqt_loss = accuracy = logits = cqt_prediction = None
         if mask_time_indices is not None or loss_mask is not None:
+            # Losses are weighted means over the selected frames rather than means over `hidden[selected]`: no
+            # data-dependent shapes, so no host sync per step and one torch.compile graph (`--torch_compile`).
             selected = loss_mask if loss_mask is not None else mask_time_indices
             if outputs.frame_mask is not None:
                 selected = selected & outputs.frame_mask
-            frames = hidden[selected]
+            weights = selected.to(torch.float32)
+            num_selected = weights.sum().clamp(min=1.0)
             if codec_labels is not None:
                 if codec_labels.shape[-1] != num_frames or codec_labels.shape[1] != cfg.num_codebooks:
                     raise ValueError(f"`codec_labels` must have shape (batch, {cfg.num_codebooks}, {num_frames}) to "
                                      f"match the model's frames, got {tuple(codec_labels.shape)}")
-                targets = codec_labels.transpose(1, 2)[selected]  # [N, K]
-                logits = self.codebook_logits(frames)
-                codebook_loss = F.cross_entropy(logits.reshape(-1, cfg.codebook_size), targets.reshape(-1),
-                                                reduction="none").view(-1, cfg.num_codebooks).mean(0).sum()
-                accuracy = (logits.argmax(-1) == targets).float().mean(0)
+                targets = codec_labels.transpose(1, 2)  # [B, T, K]
+                logits = self.codebook_logits(hidden).view(*targets.shape, cfg.codebook_size)  # [B, T, K, C]
+                per_frame = F.cross_entropy(logits.flatten(0, 2), targets.reshape(-1), reduction="none")
+                per_codebook = (per_frame.view_as(targets) * weights[..., None]).sum((0, 1)) / num_selected
+                codebook_loss = per_codebook.sum()
+                hits = (logits.detach().argmax(-1) == targets).to(torch.float32)
+                accuracy = (hits * weights[..., None]).sum((0, 1)) / num_selected
             if cqt_labels is not None:
                 if cqt_labels.shape[1] != num_frames or cqt_labels.shape[-1] != cfg.cqt_bins:
                     raise ValueError(f"`cqt_labels` must have shape (batch, {num_frames}, {cfg.cqt_bins}), got "
                                      f"{tuple(cqt_labels.shape)}")
-                cqt_prediction = self.encoder_cqt_model(frames)
-                cqt_loss = F.mse_loss(cqt_prediction.float(), cqt_labels[selected].float())
+                cqt_prediction = self.encoder_cqt_model(hidden)  # [B, T, bins]
+                squared = (cqt_prediction.float() - cqt_labels.float()) ** 2
+                cqt_loss = (squared.mean(-1) * weights).sum() / num_selected
             parts = [p for p in (codebook_loss,) if p is not None]
             if cqt_loss is not None:
                 parts.append(cfg.cqt_loss_weight * cqt_loss)
