@@ -6,8 +6,9 @@
 # Then one device call (the machine has no network; the wheels travel through `carry`):
 #     run(command="bash scripts/device_checks.sh", carry=[".whl"], timeout_s=540)
 # What comes back ($OUT, at most 8 files): log.txt (every step's full output), summary.json (all key figures and
-# step statuses), forward.json, forward_compiled.json, pretrain.json. The reply's output_tail ends with a summary
-# table: forward ratio at batch 1 / 8, pretrain MFU, FSDP run ok/failed (+ Trainer MFU), extraction x real time.
+# step statuses), forward.json, forward_compiled.json, pretrain.json, pretrain_compiled.json. The reply's
+# output_tail ends with a summary table: forward ratio at batch 1 / 8, pretrain MFU (eager, compiled), FSDP run
+# ok/failed (+ Trainer MFU), extraction x real time.
 #
 # Steps, most important first, each under `timeout` and a global budget (DEVICE_CHECKS_BUDGET_S, default 450 s, so
 # the whole script ends in < 8 min on an H200; a step that would start with too little time left is skipped):
@@ -18,6 +19,7 @@
 #              synthetic makam corpus, offline): 20 steps with checkpoints at 10 and 20, then a second run resumed
 #              from the sharded checkpoint-20 to step 30, then AutoModel.from_pretrained(trust_remote_code=True)
 #              of the output in bf16 on CUDA
+#   pretrain_compiled  benchmarks/pretrain.py --compile (the training step compiles as one graph)
 #   extract    benchmarks/extract.py --skip-cpu (256 files x 30 s): end-to-end x real time
 #   pytest     tests/test_modeling.py -x (CPU tests, but under the machine's torch 2.11 / Python 3.12)
 #   compiled   benchmarks/forward.py with the torch.compile column (inductor compile per shape: gets what is left)
@@ -175,7 +177,8 @@ START=$SECONDS
 RESERVE=20  # for the summary
 rm -rf "$WORK"
 mkdir -p "$OUT" "$WORK"
-rm -f "$OUT"/forward.json "$OUT"/forward_compiled.json "$OUT"/pretrain.json "$OUT"/summary.json
+rm -f "$OUT"/forward.json "$OUT"/forward_compiled.json "$OUT"/pretrain.json "$OUT"/pretrain_compiled.json \
+  "$OUT"/summary.json
 LOG="$OUT/log.txt"
 : > "$LOG"
 STATUS="$WORK/status.tsv"
@@ -391,6 +394,7 @@ else
   step forward 150 40 "$PY" "$B/forward.py" --no-compile --json "$OUT/forward.json"
   step pretrain 120 40 "$PY" "$B/pretrain.py" --json "$OUT/pretrain.json"
   step fsdp 240 90 bash "$SELF" __fsdp
+  step pretrain_compiled 180 90 "$PY" "$B/pretrain.py" --compile --json "$OUT/pretrain_compiled.json"
   step extract 150 45 "$PY" "$B/extract.py" --skip-cpu --files 256 --gpu-batch-size 32 --num-workers 12 \
     --reference-files 16
   step pytest 60 30 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_modeling.py
@@ -437,6 +441,11 @@ if pretrain:
                                  f"{pretrain.get('MFU student only')}; step {pretrain.get('step time (s)')} s, "
                                  f"{pretrain.get('audio-s / s (whole step)')} audio-s/s ({pretrain.get('device')}, "
                                  f"{pretrain.get('batch x seconds')})"))
+pretrain_compiled = load(out / "pretrain_compiled.json")
+if pretrain_compiled:
+    summary["pretrain_compiled"] = pretrain_compiled
+    rows.append(("pretrain MFU, torch.compile", f"whole step {pretrain_compiled.get('MFU whole step')}, student only "
+                                                f"{pretrain_compiled.get('MFU student only')}"))
 fsdp = load(work / "fsdp.json")
 if fsdp:
     summary["fsdp"] = fsdp
