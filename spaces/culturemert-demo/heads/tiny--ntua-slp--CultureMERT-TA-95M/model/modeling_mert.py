@@ -538,8 +538,10 @@ class MERTForPreTrainingOutput(ModelOutput):
     cqt_loss: Optional[torch.FloatTensor] = None
     feature_penalty: Optional[torch.FloatTensor] = None
     codebook_accuracy: Optional[torch.FloatTensor] = None
-    codebook_logits: Optional[torch.FloatTensor] = None  # [batch, frames, num_codebooks, codebook_size], all frames
-    cqt_prediction: Optional[torch.FloatTensor] = None  # [batch, frames, cqt_bins], all frames
+    # [N, num_codebooks, codebook_size] and [N, cqt_bins] for the N frames the loss is taken on (eager), or for all
+    # batch x frames (under torch.compile, where the loss weights them instead)
+    codebook_logits: Optional[torch.FloatTensor] = None
+    cqt_prediction: Optional[torch.FloatTensor] = None
     mask_time_indices: Optional[torch.BoolTensor] = None
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
 
@@ -601,31 +603,37 @@ class MERTForPreTraining(MERTPreTrainedModel):
 
         loss = codebook_loss = cqt_loss = accuracy = logits = cqt_prediction = None
         if mask_time_indices is not None or loss_mask is not None:
-            # Losses are weighted means over the selected frames rather than means over `hidden[selected]`: no
-            # data-dependent shapes, so no host sync per step and one torch.compile graph (`--torch_compile`).
             selected = loss_mask if loss_mask is not None else mask_time_indices
             if outputs.frame_mask is not None:
                 selected = selected & outputs.frame_mask
-            weights = selected.to(torch.float32)
-            num_selected = weights.sum().clamp(min=1.0)
+            # Eager: gather the selected frames (the heads run on those alone, as fairseq). Under torch.compile:
+            # run the heads on every frame and weight the means, so no shape depends on the mask and the step
+            # stays one graph (`--torch_compile`); equal up to float rounding (tested).
+            weights = selected.flatten().to(torch.float32) if torch.compiler.is_compiling() else None
+            pick = (lambda t: t.flatten(0, 1)) if weights is not None else (lambda t: t[selected])
+
+            def frame_mean(values):  # [N, ...] -> mean over the selected frames
+                if weights is None:
+                    return values.mean(0)
+                weight = weights.view(-1, *([1] * (values.dim() - 1)))
+                return (values * weight).sum(0) / weights.sum().clamp(min=1.0)
+
+            frames = pick(hidden)
             if codec_labels is not None:
                 if codec_labels.shape[-1] != num_frames or codec_labels.shape[1] != cfg.num_codebooks:
                     raise ValueError(f"`codec_labels` must have shape (batch, {cfg.num_codebooks}, {num_frames}) to "
                                      f"match the model's frames, got {tuple(codec_labels.shape)}")
-                targets = codec_labels.transpose(1, 2)  # [B, T, K]
-                logits = self.codebook_logits(hidden).view(*targets.shape, cfg.codebook_size)  # [B, T, K, C]
-                per_frame = F.cross_entropy(logits.flatten(0, 2), targets.reshape(-1), reduction="none")
-                per_codebook = (per_frame.view_as(targets) * weights[..., None]).sum((0, 1)) / num_selected
-                codebook_loss = per_codebook.sum()
-                hits = (logits.detach().argmax(-1) == targets).to(torch.float32)
-                accuracy = (hits * weights[..., None]).sum((0, 1)) / num_selected
+                targets = pick(codec_labels.transpose(1, 2))  # [N, K]
+                logits = self.codebook_logits(frames)  # [N, K, C]
+                per_frame = F.cross_entropy(logits.flatten(0, 1), targets.reshape(-1), reduction="none")
+                codebook_loss = frame_mean(per_frame.view_as(targets)).sum()
+                accuracy = frame_mean((logits.detach().argmax(-1) == targets).to(torch.float32))
             if cqt_labels is not None:
                 if cqt_labels.shape[1] != num_frames or cqt_labels.shape[-1] != cfg.cqt_bins:
                     raise ValueError(f"`cqt_labels` must have shape (batch, {num_frames}, {cfg.cqt_bins}), got "
                                      f"{tuple(cqt_labels.shape)}")
-                cqt_prediction = self.encoder_cqt_model(hidden)  # [B, T, bins]
-                squared = (cqt_prediction.float() - cqt_labels.float()) ** 2
-                cqt_loss = (squared.mean(-1) * weights).sum() / num_selected
+                cqt_prediction = self.encoder_cqt_model(frames)  # [N, bins]
+                cqt_loss = frame_mean((cqt_prediction.float() - pick(cqt_labels).float()).pow(2).mean(-1))
             parts = [p for p in (codebook_loss,) if p is not None]
             if cqt_loss is not None:
                 parts.append(cfg.cqt_loss_weight * cqt_loss)
