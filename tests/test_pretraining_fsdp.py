@@ -95,7 +95,8 @@ report = {
     "mesh": str(params["mert.encoder.layers.0.attention.q_proj.weight"].device_mesh),
     "example_placement": repr(params["mert.encoder.layers.0.attention.q_proj.weight"].placements),
     "local_numel": local_numel, "full_numel": full_numel, "losses": losses,
-    "grad_is_dtensor": grad_is_dtensor, "hidden_dtype": hidden_dtype, "param_dtypes": sorted({str(p.dtype) for p in model.parameters()}), "grad_norm_type": type(grad_norm).__name__,
+    "grad_is_dtensor": grad_is_dtensor, "hidden_dtype": hidden_dtype,
+    "param_dtypes": sorted({str(p.dtype) for p in model.parameters()}), "grad_norm_type": type(grad_norm).__name__,
     "sharded_keys_match": sorted(sharded) == unsharded_keys,
     "sharded_values_dtensor": all(isinstance(v, DTensor) for v in sharded.values()),
     "full_keys_missing": sorted(set(unsharded_keys) - set(full)),
@@ -156,14 +157,19 @@ def _single_process(config, init, batch, world=2):
     return model, losses
 
 
-def _launch(work, precision):
-    script = work / "fsdp_worker.py"
-    script.write_text(WORKER)
+def _torchrun_two_ranks(work, name, source, *argv):
+    """Write ``source`` to ``work/name``, run it on 2 CPU ranks (torchrun, gloo), fail with its output if it fails."""
+    script = work / name
+    script.write_text(source)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(work), str(STEPS), str(LR), str(MAX_GRAD_NORM), precision]
+               *argv]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=work)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+
+
+def _launch(work, precision):
+    _torchrun_two_ranks(work, "fsdp_worker.py", WORKER, str(work), str(STEPS), str(LR), str(MAX_GRAD_NORM), precision)
     return [json.loads((work / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
@@ -291,22 +297,16 @@ def test_trainer_under_accelerate_fsdp2_checkpoints_and_resumes_to_the_same_weig
     """The full pre-training loop (``run_pretraining``: Trainer, teachers, atomic checkpoints, final Hub folder)
     under accelerate's FSDP2 on 2 CPU ranks, with dropout and LayerDrop: a run stopped after checkpoint 4 and
     resumed from it ends bit-identical to an uninterrupted run."""
-    script = tmp_path / "trainer_worker.py"
-    script.write_text(TRAINER_WORKER)
     common = dict(model_name_or_path=None, config_name=str(tmp_path / "cfg.json"), train_datasets=["sine:14:0"],
                   crop_seconds=0.5, min_crop_seconds=0.25, mixup_min_seconds=0.05, mixup_max_seconds=0.1,
                   per_device_train_batch_size=2, max_steps=6, logging_steps=1, save_steps=2, report_to="none",
                   disable_tqdm=True, learning_rate=1e-3, warmup_steps=2, seed=0, use_cpu=True, keep_checkpoints=True,
                   fsdp="full_shard", fsdp_config={"version": 2})
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 
     def launch(name, stop_at=None, **overrides):
         values = dict(common, output_dir=str(tmp_path / name), _report=str(tmp_path / name), _stop_at=stop_at,
                       **overrides)
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                   str(script), json.dumps(values)]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
-        assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+        _torchrun_two_ranks(tmp_path, "trainer_worker.py", TRAINER_WORKER, json.dumps(values))
         reports = [json.loads((tmp_path / f"{name}-rank{r}.json").read_text()) for r in (0, 1)]
         for report in reports:  # really FSDP2, not the DDP accelerate falls back to on CPU
             assert report["model"].startswith("FSDP") and report["sharded"], report

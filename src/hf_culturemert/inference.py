@@ -5,8 +5,8 @@ peak in the big layers; what is left is the memory-bound glue (GroupNorm + GELU 
 10 s clip, LayerNorms, bias adds). Inductor fuses that glue, and freezing folds the weights into the graph as
 constants so oneDNN can use pre-packed weights. Measured on 2 shared CPU cores (95M, 10 s clips, several runs):
 0.9-1.15x over our eager path, 0.98-1.27x over transformers' HubertModel (``benchmarks/forward.py``): on such a CPU
-it mostly does not pay; outputs within 1e-5 of eager in fp32. On GPUs it also removes the launch overhead of the many small
-kernels (unmeasured here).
+it mostly does not pay; outputs within 1e-5 of eager in fp32. On GPUs it also removes the launch overhead of the
+many small kernels (unmeasured here).
 
 The weights are constants of the compiled graph: use it for inference only, and compile again after changing them.
 Each new input shape compiles once (tens of seconds on CPU), so feed fixed-size windows, as

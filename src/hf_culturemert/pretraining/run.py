@@ -34,7 +34,8 @@ def _summary(args, trainer=None, result=None):
     keys = ("model_name_or_path", "config_name", "fairseq_checkpoint", "train_datasets", "replay_datasets",
             "replay_probability", "freeze", "learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps",
             "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "crop_seconds",
-            "mask_prob", "mask_length", "noise_mixup", "encodec_model", "encodec_bandwidth", "lora_rank", "bf16", "fp16", "seed")
+            "mask_prob", "mask_length", "noise_mixup", "encodec_model", "encodec_bandwidth", "lora_rank", "bf16",
+            "fp16", "seed")
     summary = {k: getattr(args, k) for k in keys}
     if trainer is not None:
         summary["global_step"] = trainer.state.global_step
