@@ -121,6 +121,11 @@ def test_embed_command_writes_features(tmp_path):
 
     saved = load_file(tmp_path / "out" / "song.safetensors")
     assert saved["window_features"].shape == (3, 2, 32)
+    # the default CPU float32 run is the fused path; `--fused false` (plain eager) gives the same features
+    assert cli_main(["embed", "--audio", str(tmp_path / "song.flac"), "--model", "tiny-random", "--output_dir",
+                     str(tmp_path / "eager"), "--fused", "false"]) == 0
+    eager = load_file(tmp_path / "eager" / "song.safetensors")
+    torch.testing.assert_close(saved["window_features"], eager["window_features"], rtol=0, atol=1e-5)
     assert cli_main(["embed", "--audio", str(tmp_path / "nope.wav"), "--model", "tiny-random"]) == 1
 
 

@@ -11,12 +11,12 @@ import textwrap
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, HubertConfig, HubertModel
+from transformers import AutoConfig, AutoModel
 
 import hf_culturemert  # noqa: F401  (registers the Auto classes)
 from hf_culturemert import MERTConfig, MERTForAudioTagging, MERTForPreTraining, MERTModel
 from hf_culturemert.export import CONFIG_DIR, reference_config, save_model_folder
-from hf_culturemert.testing import random_model, tiny_mert_config
+from hf_culturemert.testing import hubert_twin, random_model, tiny_mert_config
 
 REFERENCE = CONFIG_DIR.parent.parent.parent.parent.parent / "shared" / "reference" / "mert"
 
@@ -25,14 +25,6 @@ def _reference_file(name):
     """The shared reference folder when present (CI has it), else the copy shipped in the package."""
     shared = REFERENCE / name
     return shared if shared.exists() else CONFIG_DIR / name
-
-
-def _hubert_twin(model):
-    """transformers' HubertModel with the same weights: the published MERT code is bit-identical to it."""
-    config = {k: v for k, v in model.config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")}
-    hubert = HubertModel(HubertConfig(**config)).eval()
-    hubert.load_state_dict(model.state_dict(), strict=True)
-    return hubert
 
 
 def _read_state_dict_table(name):
@@ -127,7 +119,7 @@ def test_plain_load_state_dict_accepts_legacy_weight_norm_names():
 
 
 def _assert_parity(model, samples, batch=2, seed=0):
-    hubert = _hubert_twin(model)
+    hubert = hubert_twin(model)
     torch.manual_seed(seed)
     x = torch.randn(batch, samples)
     with torch.no_grad():
@@ -196,7 +188,7 @@ def test_padded_batch_equals_each_clip_alone(config):
 def test_published_behaviour_differs_on_padding_and_ours_does_not():
     """HubertModel (= published MERT) lets the first-layer GroupNorm see the padding; this is the bug we fix."""
     model = random_model(seed=7)
-    hubert = _hubert_twin(model)
+    hubert = hubert_twin(model)
     clip = torch.randn(3000)
     batch = torch.zeros(2, 9000)
     batch[0, :3000] = clip

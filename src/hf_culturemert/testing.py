@@ -80,3 +80,17 @@ def write_tone_corpus(path, counts=(24, 12, 12), seconds=1.5, sampling_rate=2400
         splits[split] = datasets.Dataset.from_dict(rows, features=features)
     datasets.DatasetDict(splits).save_to_disk(str(path))
     return path
+
+
+def hubert_twin(model, attn_implementation=None):
+    """transformers' ``HubertModel`` with ``model``'s weights: the published MERT code is bit-identical to it, so it
+    is the parity reference (tests and ``benchmarks/forward.py``)."""
+    from transformers import HubertConfig, HubertModel
+
+    config = {k: v for k, v in model.config.to_dict().items() if k not in ("model_type", "auto_map", "architectures")}
+    if attn_implementation is not None:
+        config["attn_implementation"] = attn_implementation
+    hubert = HubertModel(HubertConfig(**config)).eval()
+    hubert.load_state_dict(model.state_dict(), strict=True)
+    return hubert
+

@@ -31,9 +31,13 @@ class EmbedArguments:
     batch_size: int = field(default=8, metadata={"help": "Windows per forward pass."})
     device: str = field(default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "Torch device."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
+    fused: bool = field(default=True, metadata={
+        "help": "On CPU in float32, run the fused oneDNN path (hf_culturemert.inference.fuse_for_inference): "
+                "1.4-1.8x the throughput of the published code, same features to 1e-5. `--fused false` for plain "
+                "eager PyTorch. Ignored on GPUs and in half precision."})
     compile: bool = field(default=False, metadata={
-        "help": "torch.compile with weight freezing (hf_culturemert.inference): ~1.1x faster on CPU after a one-off "
-                "compile per window shape; worth it for many files."})
+        "help": "torch.compile with weight freezing (hf_culturemert.inference.compile_for_inference) instead: one "
+                "compile per window shape; for GPUs (on CPU the fused path is faster)."})
 
 
 def embed_files(args: EmbedArguments):
@@ -52,6 +56,10 @@ def embed_files(args: EmbedArguments):
         from ..inference import compile_for_inference
 
         model = compile_for_inference(model)
+    elif args.fused and torch.device(args.device).type == "cpu" and dtype == torch.float32:
+        from ..inference import fuse_for_inference
+
+        model = fuse_for_inference(model)
     for path in args.audio:
         waveform = load_audio(path, sampling_rate=model.config.sample_rate)
         yield path, extract_features(model, waveform, model.config.sample_rate, window_seconds=args.window_seconds,
