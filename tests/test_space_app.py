@@ -11,6 +11,7 @@ import torch
 
 from hf_culturemert.demo import (DEFAULT_MODELS, DemoAnalyzer, DemoArguments, DemoInputError, ProbeHeads,
                                  layer_figure, load_demo_models, model_slug, train_demo_heads, train_probe_heads)
+from hf_culturemert.features import extract_features
 from hf_culturemert.testing import sine_wave
 
 TRADITIONS = ["western", "lyra", "makam", "hindustani", "carnatic"]
@@ -102,6 +103,14 @@ def test_heads_from_synthetic_corpus_for_a_local_model(tmp_path):
     assert heads.traditions == ["western", "makam"] and heads.meta["train_clips"] == {"western": 4, "makam": 4}
     (entry,) = load_demo_models([str(folder)], heads_dir, offline=True)
     assert not entry.fallback and entry.heads is not None and entry.heads.traditions == ["western", "makam"]
+    # on CPU the demo runs the fused path, with the features of the plain model
+    from hf_culturemert.inference import FusedMERT
+
+    assert isinstance(entry.model, FusedMERT)
+    wave = torch.randn(30_000)
+    torch.testing.assert_close(extract_features(entry.model, wave, 24000, window_seconds=1.0).pooled,
+                               extract_features(entry.model.model, wave, 24000, window_seconds=1.0).pooled,
+                               rtol=0, atol=1e-5)
 
 
 def test_analysis_of_a_long_clip(offline_models, tmp_path):
