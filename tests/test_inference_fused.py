@@ -35,14 +35,18 @@ def test_tiny_fused_matches_hubert(stable, block_frames):
     torch.testing.assert_close(ours.extract_features, model(x).extract_features, rtol=0, atol=1e-5)
 
 
+def _fused_and_reference_states(name, samples):
+    torch.manual_seed(0)
+    model = MERTModel(reference_config(name)).eval()
+    x = torch.randn(1, samples)
+    with torch.no_grad():
+        return (fuse_for_inference(model)(x, output_hidden_states=True),
+                hubert_twin(model)(x, output_hidden_states=True))
+
+
 @pytest.mark.slow
 def test_95m_fused_matches_hubert():
-    torch.manual_seed(0)
-    model = MERTModel(reference_config("95M")).eval()
-    x = torch.randn(1, 48_000)
-    with torch.no_grad():
-        ours = fuse_for_inference(model)(x, output_hidden_states=True)
-        ref = hubert_twin(model)(x, output_hidden_states=True)
+    ours, ref = _fused_and_reference_states("95M", 48_000)
     assert len(ours.hidden_states) == 13
     _assert_states_close(ours, ref, atol=1e-5)
 
@@ -53,12 +57,7 @@ def test_330m_fused_within_rounding_noise_of_the_reference():
     everywhere in the state (LayerNorm and attention spread it): HubertModel itself moves by up to 1.2e-5 between 1
     and 2 threads here, the fused path by up to 1.6e-5. So the bound is 1e-5 or 2e-6 of the state's scale (~16 ulp),
     whichever is larger; a wrong kernel or a lost term is orders of magnitude beyond it."""
-    torch.manual_seed(0)
-    model = MERTModel(reference_config("330M")).eval()
-    x = torch.randn(1, 24_000)
-    with torch.no_grad():
-        ours = fuse_for_inference(model)(x, output_hidden_states=True)
-        ref = hubert_twin(model)(x, output_hidden_states=True)
+    ours, ref = _fused_and_reference_states("330M", 24_000)
     assert len(ours.hidden_states) == 25
     for i, (a, b) in enumerate(zip(ours.hidden_states[:-1], ref.hidden_states[:-1])):
         bound = max(1e-5, 2e-6 * b.abs().max().item())
@@ -103,7 +102,7 @@ def test_fused_other_layouts_match_eager(override):
     """Configs the blocked front end or the GELU epilogues do not cover keep eager pieces and stay equal."""
     model = random_model(tiny_mert_config(**override), seed=14)
     fused = fuse_for_inference(model)
-    blocked = isinstance(fused.fused.feature_extractor, _BlockedFeatureEncoder)
+    blocked = isinstance(fused.runner.feature_extractor, _BlockedFeatureEncoder)
     assert blocked == (override.get("feat_extract_norm", "group") == "group"
                        and override.get("feat_extract_activation", "gelu") == "gelu")
     x = torch.randn(2, 6000)
@@ -147,7 +146,7 @@ def test_fused_shares_parameters_and_rejects_bad_inputs():
     fused = fuse_for_inference(model)
     assert not model.training
     pointers = {p.data_ptr() for p in model.parameters()}
-    assert {p.data_ptr() for p in fused.fused.parameters()} <= pointers  # nothing copied
+    assert {p.data_ptr() for p in fused.runner.parameters()} <= pointers  # nothing copied
     with pytest.raises(ValueError, match="float32 CPU path"):
         fuse_for_inference(random_model(seed=18).to(torch.bfloat16))
     with pytest.raises(TypeError, match="MERT model"):

@@ -31,12 +31,24 @@ from .modeling_mert import (MERTAttention, MERTFeatureEncoder, MERTFeedForward, 
 logger = logging.getLogger(__name__)
 
 
-class CompiledMERT(torch.nn.Module):
-    """A MERT model (backbone or task model) run through ``torch.compile`` with inductor's weight freezing.
+class _InferenceWrapper(torch.nn.Module):
+    """Runs ``self.runner`` (a compiled or fused stand-in of ``self.model``) without autograd. Attribute access falls
+    through to the wrapped model (``config``, ``_get_feat_extract_output_lengths`` ...), so the wrapper stands in
+    for it in :func:`~hf_culturemert.features.extract_features` and the probing code."""
 
-    Attribute access falls through to the wrapped model (``config``, ``_get_feat_extract_output_lengths`` ...), so
-    it can stand in for it in :func:`~hf_culturemert.features.extract_features` and the probing code.
-    """
+    def forward(self, *args, **kwargs):
+        with torch.no_grad():
+            return self.runner(*args, **kwargs)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
+
+
+class CompiledMERT(_InferenceWrapper):
+    """A MERT model (backbone or task model) run through ``torch.compile`` with inductor's weight freezing."""
 
     def __init__(self, model, mode=None, dynamic=False):
         super().__init__()
@@ -44,17 +56,7 @@ class CompiledMERT(torch.nn.Module):
             logger.info("compile_for_inference: switching the model to eval mode")
         self.model = model.eval()
         # `options` scopes inductor's freezing to this compiled model (no process-wide config change)
-        self.compiled = torch.compile(model, mode=mode, dynamic=dynamic, options={"freezing": True})
-
-    def forward(self, *args, **kwargs):
-        with torch.no_grad():
-            return self.compiled(*args, **kwargs)
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)
+        self.runner = torch.compile(model, mode=mode, dynamic=dynamic, options={"freezing": True})
 
 
 def compile_for_inference(model, mode=None, dynamic=False):
@@ -242,12 +244,11 @@ class _BlockedFeatureEncoder(nn.Module):
         return out
 
 
-class FusedMERT(torch.nn.Module):
+class FusedMERT(_InferenceWrapper):
     """A MERT model (backbone or task model) running the fused CPU path (see the comment block above).
 
-    Built on a copy of the module tree that shares the original parameters (the packed GEMM weights are extra
-    memory, about the size of the model). Attribute access falls through to the wrapped model, so it stands in
-    for it in :func:`~hf_culturemert.features.extract_features` and the probing code.
+    ``runner`` is a copy of the module tree that shares the original parameters (the packed GEMM weights are extra
+    memory, about the size of the model).
     """
 
     def __init__(self, model, block_frames=96):
@@ -265,17 +266,7 @@ class FusedMERT(torch.nn.Module):
             logger.info("fuse_for_inference: switching the model to eval mode")
         self.model = model.eval()
         shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-        self.fused = _fuse_children(copy.deepcopy(model, shared), model.config, block_frames)
-
-    def forward(self, *args, **kwargs):
-        with torch.no_grad():
-            return self.fused(*args, **kwargs)
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)
+        self.runner = _fuse_children(copy.deepcopy(model, shared), model.config, block_frames)
 
 
 def _fuse_children(module, config, block_frames):
