@@ -6,7 +6,7 @@ fp32 peak, so the gains are in which kernels run and in memory traffic:
 - :func:`fuse_for_inference` (the fast path): oneDNN GEMMs with pre-packed weights (on AMD CPUs MKL's sgemm takes
   a slower code path; oneDNN is 10-20% faster per GEMM here), q/k/v as one GEMM, GELU in the GEMM/conv epilogue,
   and a cache-blocked CNN front end (below). Measured on 2 shared CPU cores, 95M, 10 s clips
-  (``benchmarks/forward.py``): 1.4-1.8x the audio throughput of transformers' HubertModel, outputs within 1e-5 of
+  (``benchmarks/forward.py``): 1.4-1.7x the audio throughput of transformers' HubertModel, outputs within 1e-5 of
   it (95M); on the deep pre-LN 330M within 1e-5 + 2e-6 relative, the size of HubertModel's own change between
   1 and 2 threads (1.2e-5).
 - :func:`compile_for_inference`: inductor fuses the elementwise glue and freezes the weights; on such a CPU it mostly

@@ -33,7 +33,7 @@ class EmbedArguments:
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
     fused: bool = field(default=True, metadata={
         "help": "On CPU in float32, run the fused oneDNN path (hf_culturemert.inference.fuse_for_inference): "
-                "1.4-1.8x the throughput of the published code, same features to 1e-5. `--fused false` for plain "
+                "1.4-1.7x the throughput of the published code, same features to 1e-5. `--fused false` for plain "
                 "eager PyTorch. Ignored on GPUs and in half precision."})
     compile: bool = field(default=False, metadata={
         "help": "torch.compile with weight freezing (hf_culturemert.inference.compile_for_inference) instead: one "
