@@ -153,3 +153,19 @@ def test_fused_shares_parameters_and_rejects_bad_inputs():
         fuse_for_inference("m-a-p/MERT-v1-95M")
     with pytest.raises(ValueError, match="fewer than one frame"):
         fused(torch.randn(1, 300))
+
+
+def test_fuse_when_possible_falls_back_to_the_model(monkeypatch, caplog):
+    """The embed command and the demo use it: a half-precision model, or a PyTorch without oneDNN, runs as is."""
+    import hf_culturemert.inference as inference
+
+    half = random_model(seed=19).to(torch.bfloat16)
+    with caplog.at_level("INFO", logger="hf_culturemert.inference"):
+        assert inference.fuse_when_possible(half) is half
+    assert "float32 CPU path" in caplog.text
+    model = random_model(seed=19)
+    assert isinstance(inference.fuse_when_possible(model), FusedMERT)
+    monkeypatch.setattr(inference, "_onednn_available", lambda: False)
+    with pytest.raises(RuntimeError, match="oneDNN"):
+        fuse_for_inference(model)
+    assert inference.fuse_when_possible(model) is model

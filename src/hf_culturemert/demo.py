@@ -378,22 +378,11 @@ def _load_heads(folder: Path, config, model_id: str) -> tuple:
     return heads, ""
 
 
-def _fused_when_possible(model, model_id: str):
-    """A Space runs on CPU: the fused float32 path (:func:`~hf_culturemert.inference.fuse_for_inference`) gives the
-    same features at ~1.4x the eager throughput; anything else (a GPU, half precision) runs the model as is."""
-    from .inference import fuse_for_inference
-
-    try:
-        return fuse_for_inference(model)
-    except (ValueError, RuntimeError) as error:
-        logger.info("Running %s without the fused CPU path: %s", model_id, error)
-        return model
-
-
 def load_demo_models(model_ids: Sequence[str], heads_dir, offline: bool = False,
                      hub_timeout: float = 5.0) -> List[DemoModel]:
     """Each model with its heads; a model that cannot be loaded becomes its tiny stand-in (``fallback=True``)."""
     from .export import load_model
+    from .inference import fuse_when_possible  # a Space runs on CPU: same features, ~1.4x the eager throughput
     from .testing import random_model, tiny_mert_config
 
     heads_dir = Path(heads_dir)
@@ -402,7 +391,7 @@ def load_demo_models(model_ids: Sequence[str], heads_dir, offline: bool = False,
         model, reason = _load_real(model_id, offline, hub_timeout)
         if model is not None:
             heads, note = _load_heads(heads_dir / model_slug(model_id), model.config, model_id)
-            out.append(DemoModel(model_id, _fused_when_possible(model, model_id), heads, fallback=False, note=note))
+            out.append(DemoModel(model_id, fuse_when_possible(model), heads, fallback=False, note=note))
             continue
         tiny_dir = heads_dir / f"{TINY_PREFIX}{model_slug(model_id)}"
         if (tiny_dir / "model" / "config.json").is_file():
@@ -411,7 +400,7 @@ def load_demo_models(model_ids: Sequence[str], heads_dir, offline: bool = False,
             model = random_model(tiny_mert_config(), seed=zlib.crc32(model_id.encode()) % 2 ** 31)
         heads, note = _load_heads(tiny_dir, model.config, f"the tiny stand-in of {model_id}")
         logger.warning("Using a tiny random stand-in for %s (%s)", model_id, reason)
-        out.append(DemoModel(model_id, _fused_when_possible(model, model_id), heads, fallback=True,
+        out.append(DemoModel(model_id, fuse_when_possible(model), heads, fallback=True,
                              note=f"{model_id} could not be loaded ({reason}); {note or 'tiny stand-in in use'}"))
     return out
 

@@ -299,4 +299,14 @@ def fuse_for_inference(model, block_frames=96):
     return FusedMERT(model, block_frames=block_frames)
 
 
-__all__ = ["CompiledMERT", "FusedMERT", "compile_for_inference", "fuse_for_inference"]
+def fuse_when_possible(model):
+    """:func:`fuse_for_inference` where the fused path applies (a float32 model on a CPU with oneDNN), else ``model``
+    unchanged (logged): what the embed command and the demo use."""
+    try:
+        return fuse_for_inference(model)
+    except (ValueError, RuntimeError) as error:
+        logger.info("Running the model without the fused CPU path: %s", error)
+        return model
+
+
+__all__ = ["CompiledMERT", "FusedMERT", "compile_for_inference", "fuse_for_inference", "fuse_when_possible"]

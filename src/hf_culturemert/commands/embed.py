@@ -56,10 +56,10 @@ def embed_files(args: EmbedArguments):
         from ..inference import compile_for_inference
 
         model = compile_for_inference(model)
-    elif args.fused and torch.device(args.device).type == "cpu" and dtype == torch.float32:
-        from ..inference import fuse_for_inference
+    elif args.fused:
+        from ..inference import fuse_when_possible
 
-        model = fuse_for_inference(model)
+        model = fuse_when_possible(model)
     for path in args.audio:
         waveform = load_audio(path, sampling_rate=model.config.sample_rate)
         yield path, extract_features(model, waveform, model.config.sample_rate, window_seconds=args.window_seconds,
