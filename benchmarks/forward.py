@@ -96,7 +96,8 @@ def main():
                     diffs[name] = (runs[name]().last_hidden_state - expected).abs().max().item()
         audio = batch * args.seconds
         rate = {name: audio / statistics.median(values) for name, values in times.items()}
-        row = {"batch": batch, "reference": rate["reference"], "device": str(device), "compile_seconds": compile_seconds}
+        row = {"batch": batch, "reference": rate["reference"], "device": str(device),
+               "compile_seconds": compile_seconds}
         for name in names:
             suffix = "" if name == "ours" else f"_{name}"
             row.update({name: rate[name], f"ratio{suffix}": rate[name] / rate["reference"],

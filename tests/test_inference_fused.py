@@ -151,6 +151,8 @@ def test_fused_shares_parameters_and_rejects_bad_inputs():
         fuse_for_inference(random_model(seed=18).to(torch.bfloat16))
     with pytest.raises(TypeError, match="MERT model"):
         fuse_for_inference("m-a-p/MERT-v1-95M")
+    with pytest.raises(ValueError, match="`block_frames` must be a positive"):
+        fuse_for_inference(model, block_frames=0)
     with pytest.raises(ValueError, match="fewer than one frame"):
         fused(torch.randn(1, 300))
 

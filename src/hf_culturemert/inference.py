@@ -152,15 +152,14 @@ class _FusedFeedForward(nn.Module):
 class _FusedPositionalConv(nn.Module):
     """The weight-normalised positional conv with its weight computed once and GELU fused (exact-GELU configs)."""
 
-    def __init__(self, positional):
+    def __init__(self, positional, activation_name):
         super().__init__()
         conv = positional.conv
         self.register_buffer("weight", conv.weight.detach().clone(), persistent=False)
         self.register_buffer("bias", conv.bias.detach(), persistent=False)
         self.padding, self.groups = conv.padding[0], conv.groups
         self.num_pad_remove = positional.num_pad_remove
-        self.activation = None if isinstance(positional.activation, nn.GELU) and \
-            positional.activation.approximate == "none" else positional.activation
+        self.activation = None if activation_name == "gelu" else positional.activation
 
     def forward(self, hidden_states):
         x = hidden_states.transpose(1, 2)
@@ -201,9 +200,9 @@ class _BlockedFeatureEncoder(nn.Module):
     def _norm_affine(self, waveform, valid_frames):
         """Per-channel (scale, shift) of the first layer's GroupNorm over its first ``valid_frames`` output frames.
 
-        The first conv is linear in the waveform's kernel-sized frames u_t (10 samples), so its per-channel mean and variance follow exactly
-        from the frames' mean and covariance (float64, 10 x 10): W m + b and w_c^T C w_c, without computing the
-        512 x T activations.
+        The first conv is linear in the waveform's kernel-sized frames u_t (10 samples), so its per-channel mean and
+        variance follow exactly from the frames' mean and covariance (float64, 10 x 10): W m + b and w_c^T C w_c,
+        without computing the 512 x T activations.
         """
         channels = self.weights[0].shape[0]
         if valid_frames == 0:  # a clip under one frame: the padding-aware GroupNorm sees mean 0, variance 0
@@ -277,7 +276,7 @@ def _fuse_children(module, config, block_frames):
         elif isinstance(child, MERTFeedForward):
             replacement = _FusedFeedForward(child, config.hidden_act)
         elif isinstance(child, MERTPositionalConvEmbedding):
-            replacement = _FusedPositionalConv(child)
+            replacement = _FusedPositionalConv(child, config.feat_extract_activation)
         elif isinstance(child, MERTFeatureEncoder):
             blockable = config.feat_extract_norm == "group" and config.feat_extract_activation == "gelu"
             replacement = _BlockedFeatureEncoder(child, block_frames) if blockable else child
@@ -296,6 +295,9 @@ def fuse_for_inference(model, block_frames=96):
         return model
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
         raise TypeError(f"fuse_for_inference expects a MERT model, got {type(model).__name__}")
+    if isinstance(block_frames, bool) or not isinstance(block_frames, int) or block_frames < 1:
+        raise ValueError(f"`block_frames` must be a positive number of output frames (default 96), got "
+                         f"{block_frames!r}")
     return FusedMERT(model, block_frames=block_frames)
 
 
