@@ -155,3 +155,46 @@ def test_evaluate_module_loads_offline_and_matches_function():
     with pytest.raises(ValueError, match="multi-hot"):
         metric.compute(predictions=[[0.2, 0.3]], references=[[0.5, 1]])
     assert MULTILABEL_TAGGING_PATH.endswith("multilabel_tagging")
+
+
+def test_single_class_policy_torchmetrics_scores_them_and_counts_them():
+    """torchmetrics (MARBLE's metric code) gives a one-class tag ROC-AUC 0, AP 0 without positives and 1 with only
+    positives, and averages over all tags; ``skip`` (default) leaves them out."""
+    rng = np.random.default_rng(3)
+    scores = rng.random((12, 4))
+    references = (rng.random((12, 4)) > 0.5).astype(int)
+    references[:, 0] = [1, 0] * 6
+    references[:, 1] = [0, 1] * 6
+    references[:, 2] = 0  # no positive
+    references[:, 3] = 1  # only positives
+    skip = tagging_metrics(scores, references)
+    compat = tagging_metrics(scores, references, single_class="torchmetrics")
+    evaluable = [roc_auc_score(references[:, j], scores[:, j]) for j in (0, 1)]
+    evaluable_ap = [average_precision_score(references[:, j], scores[:, j]) for j in (0, 1)]
+    assert skip["roc_auc"] == pytest.approx(np.mean(evaluable), abs=1e-12)
+    assert compat["roc_auc"] == pytest.approx(np.sum(evaluable) / 4, abs=1e-12)
+    assert compat["average_precision"] == pytest.approx((np.sum(evaluable_ap) + 0.0 + 1.0) / 4, abs=1e-12)
+    assert [compat["per_tag"][f"tag_{j}"]["roc_auc"] for j in (2, 3)] == [0.0, 0.0]
+    assert [compat["per_tag"][f"tag_{j}"]["average_precision"] for j in (2, 3)] == [0.0, 1.0]
+    assert skip["skipped_tags"] == compat["skipped_tags"] == ["tag_2", "tag_3"]
+    assert skip["micro_f1"] == compat["micro_f1"]
+    with pytest.raises(ValueError, match="single_class"):
+        tagging_metrics(scores, references, single_class="zero")
+
+
+def test_logits_are_thresholded_after_a_sigmoid():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, (40, 5))
+    references = (rng.random((40, 5)) > 0.5).astype(int)
+    probabilities = 1 / (1 + np.exp(-logits))
+    on_logits = tagging_metrics(logits, references)
+    on_probabilities = tagging_metrics(probabilities, references)
+    assert on_logits["applied_sigmoid"] and not on_probabilities["applied_sigmoid"]
+    for key in ("micro_f1", "macro_f1"):
+        assert on_logits[key] == pytest.approx(on_probabilities[key], abs=1e-12)
+        raw = f1_score(references, (logits > 0.5).astype(int), average=key.split("_")[0], zero_division=0)
+        assert abs(on_logits[key] - raw) > 1e-3  # thresholding the raw logits at 0.5 would differ
+    for key in ("roc_auc", "average_precision"):  # order statistics: computed on the raw scores, unchanged
+        assert on_logits[key] == pytest.approx(on_probabilities[key], abs=1e-12)
+    extreme = tagging_metrics(np.array([[-1000.0], [1000.0]]), np.array([[0], [1]]))
+    assert extreme["micro_f1"] == 1.0 and extreme["roc_auc"] == 1.0

@@ -178,6 +178,19 @@ def test_vector_adam_matches_torch_adam():
             torch.testing.assert_close(ensemble.params[k][p].detach(), params[k].detach(), atol=1e-6, rtol=1e-5)
 
 
+def test_single_class_policy_reaches_the_test_metrics():
+    train, valid, test = _separable(64, seed=0), _separable(24, seed=1), _separable(24, seed=2)
+    test["labels"][:, 2] = 0.0  # a tag absent from the test split
+    options = dict(layer=1, max_epochs=3, hidden_size=16, batch_size=16)
+    skip = train_probe_grid(train, valid, test, [1e-3], [0], **options)[0]["test"]
+    compat = train_probe_grid(train, valid, test, [1e-3], [0], single_class="torchmetrics", **options)[0]["test"]
+    assert skip["skipped_tags"] == compat["skipped_tags"] == ["tag_2"]
+    assert skip["per_tag"]["tag_2"]["roc_auc"] is None and compat["per_tag"]["tag_2"]["roc_auc"] == 0.0
+    assert compat["roc_auc"] == pytest.approx(skip["roc_auc"] * 2 / 3, abs=1e-12)
+    with pytest.raises(ValueError, match="single_class"):
+        ProbeArguments(single_class="zero")
+
+
 def test_validation_without_evaluable_tag_raises():
     train, test = _separable(32), _separable(8)
     valid = _separable(8)

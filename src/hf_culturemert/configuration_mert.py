@@ -5,12 +5,43 @@ Hub remote-code file: it imports only the public transformers API so that it kee
 It accepts every field of the published ``m-a-p/MERT-v1-95M`` and ``MERT-v1-330M`` ``config.json`` unchanged.
 """
 
+import logging
 import math
 
 try:  # transformers >= 5 renamed the base class; the old name stays as an alias in most releases.
     from transformers import PreTrainedConfig as _BaseConfig
 except ImportError:  # pragma: no cover - transformers 4.x
     from transformers import PretrainedConfig as _BaseConfig
+
+logger = logging.getLogger(__name__)
+
+# What `save_pretrained` writes into config.json: every class of this family lives in the two files saved beside it
+# (the classes are registered with `register_for_auto_class`, so transformers copies those files itself).
+AUTO_MAP = {
+    "AutoConfig": "configuration_mert.MERTConfig",
+    "AutoModel": "modeling_mert.MERTModel",
+    "AutoModelForPreTraining": "modeling_mert.MERTForPreTraining",
+    "AutoModelForAudioClassification": "modeling_mert.MERTForAudioTagging",
+}
+_replaced_auto_map_logged = False
+
+
+def _replace_auto_map(given):
+    """The auto_map this config carries: always :data:`AUTO_MAP`, because these classes (not the code a loaded
+    folder names) are the ones running and the ones ``save_pretrained`` writes. A foreign map (e.g. the published
+    ``configuration_MERT.MERTConfig``) is replaced, logged once."""
+    global _replaced_auto_map_logged
+    foreign = {key: value for key, value in (given or {}).items()
+               if str(value).split("--")[-1] != AUTO_MAP.get(key)}
+    if foreign and not _replaced_auto_map_logged:
+        _replaced_auto_map_logged = True
+        logger.info(
+            "This config names remote code %s; it is loaded with the MERT classes of %s instead (hf_culturemert "
+            "registers them for model_type 'mert_model', and transformers prefers registered classes over a "
+            "folder's code; the published MERT code fails at init on transformers 4.48-5.8 and returns no "
+            "hidden_states on >= 5.16). save_pretrained writes these classes' files and auto_map.",
+            foreign, __name__)
+    return dict(AUTO_MAP)
 
 
 class MERTConfig(_BaseConfig):
@@ -83,7 +114,9 @@ class MERTConfig(_BaseConfig):
         eos_token_id=2,
         **kwargs,
     ):
+        auto_map = _replace_auto_map(kwargs.pop("auto_map", None))
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
+        self.auto_map = auto_map
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -198,3 +231,6 @@ class MERTConfig(_BaseConfig):
     def frames_per_second(self):
         """Output frames per second of audio at ``sample_rate`` (75.0 for MERT-v1)."""
         return self.sample_rate / self.inputs_to_logits_ratio
+
+
+MERTConfig.register_for_auto_class()  # save_pretrained copies this file and writes auto_map

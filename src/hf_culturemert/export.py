@@ -1,35 +1,32 @@
-"""Hub-ready model folders: config with ``auto_map``, self-contained remote code, safetensors, feature extractor.
+"""Hub-ready model folders: ``save_pretrained`` plus what a Hub repository adds (card, extra files).
 
-A folder written here loads with ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` and
-``AutoFeatureExtractor.from_pretrained(folder)`` in a Python where hf_culturemert is not installed.
+The MERT classes are registered with ``register_for_auto_class``, so transformers' own ``save_pretrained`` (and
+with it ``push_to_hub`` and every ``Trainer`` checkpoint) writes ``config.json`` with ``auto_map``, the two
+self-contained remote-code files and the weights as safetensors; ``MERTPreTrainedModel.save_pretrained`` adds
+``preprocessor_config.json``. Such a folder loads with ``AutoModel.from_pretrained(folder, trust_remote_code=True)``
+and ``AutoFeatureExtractor.from_pretrained(folder)`` in a Python where hf_culturemert is not installed.
 """
 
 import logging
 import shutil
 from pathlib import Path
 
-from transformers import Wav2Vec2FeatureExtractor
-
-from .configuration_mert import MERTConfig
-from .modeling_mert import MERTModel
+from .configuration_mert import AUTO_MAP, MERTConfig
+from .modeling_mert import MERTModel, mert_feature_extractor
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REMOTE_CODE_FILES = ("configuration_mert.py", "modeling_mert.py")
 CONFIG_DIR = PACKAGE_DIR / "resources" / "configs"
-AUTO_MAP = {
-    "AutoConfig": "configuration_mert.MERTConfig",
-    "AutoModel": "modeling_mert.MERTModel",
-    "AutoModelForPreTraining": "modeling_mert.MERTForPreTraining",
-    "AutoModelForAudioClassification": "modeling_mert.MERTForAudioTagging",
-}
 HUB_IDS = {
     "mert-v1-95m": "m-a-p/MERT-v1-95M",
     "mert-v1-330m": "m-a-p/MERT-v1-330M",
     "culturemert-95m": "ntua-slp/CultureMERT-95M",
     "culturemert-ta-95m": "ntua-slp/CultureMERT-TA-95M",
 }
+__all__ = ["AUTO_MAP", "HUB_IDS", "load_model", "mert_feature_extractor", "reference_config", "resolve_model_id",
+           "save_model_folder", "tagging_model", "write_remote_code"]
 
 
 def reference_config(name="95M", **overrides):
@@ -43,41 +40,48 @@ def reference_config(name="95M", **overrides):
     return config
 
 
-def mert_feature_extractor(sampling_rate=24000):
-    """The stock ``Wav2Vec2FeatureExtractor`` configured as MERT-v1's ``preprocessor_config.json``."""
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0,
-                                    do_normalize=True, return_attention_mask=True, padding_side="right")
-
-
 def write_remote_code(folder):
-    """Copy the self-contained configuration/modeling files into ``folder``."""
+    """Copy the self-contained configuration/modeling files into ``folder``: for writers that stream weights
+    themselves (merging) instead of calling ``save_pretrained``."""
     folder = Path(folder)
     for name in REMOTE_CODE_FILES:
         shutil.copyfile(PACKAGE_DIR / name, folder / name)
 
 
 def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard_size="5GB"):
-    """Write ``model`` as a Hub repository folder and return its path.
-
-    Contents: ``config.json`` (with ``auto_map``), ``model.safetensors``, ``configuration_mert.py``,
-    ``modeling_mert.py``, ``preprocessor_config.json``, and ``README.md`` when ``card_text`` is given.
-    ``extra_files`` maps file names to text written beside them (e.g. a merge recipe).
-    """
+    """``model.save_pretrained(folder)`` plus ``README.md`` (when ``card_text`` is given) and ``extra_files``
+    (file name -> text, e.g. a merge recipe); returns the folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.config.auto_map = dict(AUTO_MAP)
     model.save_pretrained(folder, max_shard_size=max_shard_size)
-    stale = folder / "pytorch_model.bin"
-    if stale.exists():  # never leave a pickle next to the safetensors we just wrote
-        stale.unlink()
-    write_remote_code(folder)
-    mert_feature_extractor(model.config.sample_rate).save_pretrained(folder)
     if card_text is not None:
         (folder / "README.md").write_text(str(card_text), encoding="utf-8")
     for name, text in (extra_files or {}).items():
         (folder / name).write_text(text, encoding="utf-8")
     logger.info("Saved Hub-ready model folder %s", folder)
     return folder
+
+
+def tagging_model(backbone, tags, use_weighted_layer_sum=True, **config_overrides):
+    """A ``MERTForAudioTagging`` on ``backbone`` (a model, folder, Hub id or short name) for the tag vocabulary
+    ``tags``: ``id2label``/``label2id`` carry the tag names and ``problem_type`` is multi-label, so the saved folder
+    works with ``pipeline("audio-classification", trust_remote_code=True)`` (independent sigmoid scores)."""
+    from .modeling_mert import MERTForAudioTagging
+
+    tags = [str(tag) for tag in tags]
+    if not tags:
+        raise ValueError("`tags` is empty: pass the dataset's tag vocabulary (e.g. hf_culturemert.data.get_vocabulary('makam'))")
+    if len(set(tags)) != len(tags):
+        duplicates = sorted({tag for tag in tags if tags.count(tag) > 1})
+        raise ValueError(f"`tags` has duplicate names {duplicates[:5]}: every output needs its own label")
+    labels = dict(num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)},
+                  problem_type="multi_label_classification", use_weighted_layer_sum=use_weighted_layer_sum,
+                  **config_overrides)
+    if isinstance(backbone, MERTModel):
+        config = MERTConfig.from_dict({**backbone.config.to_dict(), **labels})
+        model = MERTForAudioTagging(config)
+        model.mert.load_state_dict(backbone.state_dict())
+        return model
+    return load_model(backbone, model_class=MERTForAudioTagging, **labels)
 
 
 def resolve_model_id(name_or_path):

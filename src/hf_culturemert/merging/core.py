@@ -212,12 +212,12 @@ def run_merge(recipe, *, sweep=None):
 
 
 def _write_folder(result, base, sweep=None):
-    """config.json (+ auto_map), remote code, preprocessor config, then the record (README.md, merge_recipe.yaml)."""
-    from ..export import AUTO_MAP, mert_feature_extractor, write_remote_code
+    """config.json (a MERTConfig carries its auto_map), remote code, preprocessor config, then the record
+    (README.md, merge_recipe.yaml)."""
+    from ..export import mert_feature_extractor, write_remote_code
 
     recipe, output = result.recipe, result.output
     config = copy.deepcopy(base.config)
-    config.auto_map = dict(AUTO_MAP)
     config.architectures = ["MERTModel"]
     reference_key = result.merged_keys[0] if result.merged_keys else base.backbone_keys[0]
     config.dtype = _DTYPES.get(recipe.dtype) or base.specs[reference_key][1]

@@ -56,6 +56,9 @@ class ProbeArguments:
     hidden_size: int = field(default=512, metadata={"help": "Probe MLP hidden width."})
     dropout: float = field(default=0.2, metadata={"help": "Probe MLP dropout."})
     threshold: float = field(default=0.5, metadata={"help": "F1 decision threshold on sigmoid scores."})
+    single_class: str = field(default="skip", metadata={
+        "help": "Test tags whose references hold one class: 'skip' (left out of the ROC-AUC / mAP means) or "
+                "'torchmetrics' (scored as torchmetrics and MARBLE do: ROC-AUC 0, AP 0 or 1, counted)."})
     report_layer: str = field(default="best", metadata={
         "help": "Which probe the summary reports: 'best' (highest validation ROC-AUC among all layers and the "
                 "weighted sum), 'weighted', 'last', or a layer index."})
@@ -73,6 +76,8 @@ class ProbeArguments:
             raise ValueError("`max_epochs` and `batch_size` must be at least 1")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        if self.single_class not in ("skip", "torchmetrics"):
+            raise ValueError(f"`single_class` must be 'skip' or 'torchmetrics', got {self.single_class!r}")
         if self.report_layer not in ("best", "weighted", "last") and not str(self.report_layer).lstrip("-").isdigit():
             raise ValueError(f"`report_layer` must be 'best', 'weighted', 'last' or a layer index, got "
                              f"{self.report_layer!r}")

@@ -94,7 +94,7 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
             hidden_size=args.hidden_size, dropout=args.dropout, batch_size=args.batch_size,
             max_epochs=args.max_epochs, early_stopping_patience=args.early_stopping_patience,
             lr_patience=args.lr_patience, lr_factor=args.lr_factor, threshold=args.threshold, tag_names=tags,
-            device=probe_device, **selection)
+            device=probe_device, single_class=args.single_class, **selection)
         runs[key] = summarize_grid(results, args.learning_rates)
         if key == "weighted":
             runs[key]["weighted_layers"] = selection["weighted_layers"]

@@ -131,7 +131,7 @@ def _threads_for(work, device):
 
 def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weighted_layers=None, hidden_size=512,
                      dropout=0.2, batch_size=64, max_epochs=100, early_stopping_patience=10, lr_patience=3,
-                     lr_factor=0.5, threshold=0.5, tag_names=None, device="cpu"):
+                     lr_factor=0.5, threshold=0.5, tag_names=None, device="cpu", single_class="skip"):
     """Train every (learning rate, seed) probe on one layer (``layer``) or on a weighted sum (``weighted_layers``).
 
     ``train`` / ``valid`` / ``test`` are dicts of tensors: ``features`` [N, L+1, H], ``labels`` [N, T] (window
@@ -149,12 +149,12 @@ def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weig
     with _threads_for(work, device):
         return _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size,
                                  dropout, batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor,
-                                 threshold, tag_names, device)
+                                 threshold, tag_names, device, single_class)
 
 
 def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size, dropout,
                       batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names,
-                      device):
+                      device, single_class="skip"):
     n_lr, n_seeds = len(learning_rates), len(seeds)
     num_probes = n_lr * n_seeds
     seed_of_probe = [seeds[s] for s in range(n_seeds) for _ in range(n_lr)]
@@ -240,7 +240,8 @@ def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted
     layer_weights = ensemble.layer_weights()
     results = []
     for p in range(num_probes):
-        metrics = tagging_metrics(test_scores[p], test_refs, threshold=threshold, tag_names=tag_names)
+        metrics = tagging_metrics(test_scores[p], test_refs, threshold=threshold, tag_names=tag_names,
+                                  single_class=single_class)
         results.append({
             "seed": int(seed_of_probe[p]), "learning_rate": float(learning_rates[p % n_lr]),
             "validation_roc_auc": float(best_auc[p]), "best_epoch": int(best_epoch[p]),

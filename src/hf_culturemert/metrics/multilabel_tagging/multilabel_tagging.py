@@ -10,8 +10,13 @@ the ``hf_culturemert`` package (whose ``tagging_metrics`` imports it from here: 
   ``sklearn.metrics.average_precision_score`` per column).
 * ``micro_f1`` / ``macro_f1``: on ``scores > threshold`` (torchmetrics / MARBLE convention), over all tags, with
   F1 = 0 where it is undefined (sklearn ``zero_division=0``).
-Tags with a single-class reference column are listed in ``skipped_tags`` and left out of the ROC-AUC and mAP means,
-so one rare tag missing from a small split does not turn the means into NaN.
+Tags with a single-class reference column are listed in ``skipped_tags`` and, by default (``single_class="skip"``),
+left out of the ROC-AUC and mAP means, so one rare tag missing from a small split does not turn the means into NaN.
+``single_class="torchmetrics"`` scores them as torchmetrics (and so MARBLE) does instead: ROC-AUC 0, AP 0 for a tag
+with no positive and 1 for a tag with only positives, all counted in the macro means. scikit-learn raises there.
+
+Scores outside [0, 1] are taken for logits: F1 thresholds their sigmoid (as torchmetrics does), ROC-AUC and mAP use
+their order (unchanged by the sigmoid), and the result says ``applied_sigmoid: True``.
 """
 
 import math
@@ -46,14 +51,19 @@ Args:
     predictions (`list[list[float]]`, shape [N, T]): scores per example and tag, normally sigmoid probabilities
         (ROC-AUC and mAP only use their order; F1 thresholds them).
     references (`list[list[int]]`, shape [N, T]): multi-hot ground truth (0/1).
+        Scores outside [0, 1] are logits: their sigmoid is thresholded (`applied_sigmoid` is then True).
     threshold (`float`, default 0.5): a tag is predicted when its score is strictly greater than the threshold.
     tag_names (`list[str]`, optional): names for the per-tag values (default `tag_0`, `tag_1`, ...).
+    single_class (`str`, default "skip"): tags whose reference column holds one class are left out of the ROC-AUC /
+        mAP means ("skip"), or scored as torchmetrics and MARBLE do ("torchmetrics": ROC-AUC 0; AP 0 without
+        positives, 1 with only positives) and counted.
 Returns:
     roc_auc (`float`): macro ROC-AUC over evaluable tags (NaN only when no tag is evaluable).
     average_precision (`float`): macro mAP over evaluable tags.
     micro_f1 (`float`), macro_f1 (`float`): F1 over all tags.
     per_tag (`dict`): tag -> {roc_auc, average_precision, f1, support}; ROC-AUC/AP are None for skipped tags.
-    skipped_tags (`list[str]`): tags whose reference column has a single class.
+    skipped_tags (`list[str]`): tags whose reference column has a single class (scored per `single_class`).
+    applied_sigmoid (`bool`): whether the scores were taken for logits.
     num_examples (`int`), num_tags (`int`).
 Examples:
     >>> metric = evaluate.load("path/to/multilabel_tagging")
@@ -164,11 +174,16 @@ def f1_columns(predicted, references):
     return per_tag, float(micro)
 
 
-def tagging_metrics(scores, references, threshold=0.5, tag_names=None):
+SINGLE_CLASS_POLICIES = ("skip", "torchmetrics")
+
+
+def tagging_metrics(scores, references, threshold=0.5, tag_names=None, single_class="skip"):
     """ROC-AUC / mAP (macro over evaluable tags), micro / macro F1, per-tag values and skipped tags.
 
     ``scores`` and ``references`` are [N, T] array-likes (numpy, torch on CPU, lists). See the module docstring.
     """
+    if single_class not in SINGLE_CLASS_POLICIES:
+        raise ValueError(f"`single_class` must be one of {SINGLE_CLASS_POLICIES}, got {single_class!r}")
     if hasattr(scores, "detach"):
         scores = scores.detach().cpu().numpy()
     if hasattr(references, "detach"):
@@ -182,9 +197,17 @@ def tagging_metrics(scores, references, threshold=0.5, tag_names=None):
         raise ValueError(f"`tag_names` has {len(tag_names)} names but the scores have {num_tags} tag columns")
     auc = roc_auc_columns(scores, references)
     average_precision = average_precision_columns(scores, references)
-    f1, micro_f1 = f1_columns(scores > threshold, references)
+    applied_sigmoid = bool(scores.min() < 0.0 or scores.max() > 1.0)
+    with np.errstate(over="ignore"):  # exp overflows to inf for logits below -709: sigmoid 0, as it should be
+        probabilities = 1.0 / (1.0 + np.exp(-scores)) if applied_sigmoid else scores
+    f1, micro_f1 = f1_columns(probabilities > threshold, references)
+    single = np.isnan(auc)
+    skipped = [name for name, one in zip(tag_names, single) if one]
+    if single_class == "torchmetrics":
+        auc = np.where(single, 0.0, auc)
+        all_positive = references.min(0) == 1
+        average_precision = np.where(single, np.where(all_positive, 1.0, 0.0), average_precision)
     evaluable = ~np.isnan(auc)
-    skipped = [name for name, ok in zip(tag_names, evaluable) if not ok]
     support = references.sum(0)
     per_tag = {
         name: {"roc_auc": float(auc[i]) if evaluable[i] else None,
@@ -199,6 +222,7 @@ def tagging_metrics(scores, references, threshold=0.5, tag_names=None):
         "macro_f1": float(f1.mean()),
         "per_tag": per_tag,
         "skipped_tags": skipped,
+        "applied_sigmoid": applied_sigmoid,
         "num_examples": int(num_examples),
         "num_tags": int(num_tags),
     }
@@ -220,5 +244,6 @@ class MultilabelTagging(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2506.17818", "https://arxiv.org/abs/2306.10548"],
         )
 
-    def _compute(self, predictions, references, threshold=0.5, tag_names=None):
-        return tagging_metrics(predictions, references, threshold=threshold, tag_names=tag_names)
+    def _compute(self, predictions, references, threshold=0.5, tag_names=None, single_class="skip"):
+        return tagging_metrics(predictions, references, threshold=threshold, tag_names=tag_names,
+                               single_class=single_class)

@@ -17,6 +17,7 @@ Beyond the published code:
 """
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, Wav2Vec2FeatureExtractor
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 
 from .configuration_mert import MERTConfig
@@ -206,7 +207,16 @@ class MERTPositionalConvEmbedding(nn.Module):
         self.activation = _activation(config.feat_extract_activation)
 
     def forward(self, hidden_states):
-        hidden_states = self.conv(hidden_states.transpose(1, 2))
+        hidden_states = hidden_states.transpose(1, 2)
+        if hidden_states.device.type == "cpu" and self.conv.in_channels // self.conv.groups < 16 and (
+                hidden_states.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled("cpu")):
+            # oneDNN (torch 2.14, AVX-512 Xeon) returns wrong bf16 grouped convs with 2-12 channels per group
+            # (cosine 0.1-0.8 to fp32); small configs run this conv in fp32 on CPU. Real configs have 48-64.
+            with torch.autocast("cpu", enabled=False):
+                hidden_states = F.conv1d(hidden_states.float(), self.conv.weight.float(), self.conv.bias.float(),
+                                         padding=self.conv.padding, groups=self.conv.groups).to(hidden_states.dtype)
+        else:
+            hidden_states = self.conv(hidden_states)
         if self.num_pad_remove:
             hidden_states = hidden_states[:, :, : -self.num_pad_remove]
         return self.activation(hidden_states).transpose(1, 2)
@@ -339,6 +349,12 @@ class MERTEncoder(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def mert_feature_extractor(sampling_rate=24000):
+    """The stock ``Wav2Vec2FeatureExtractor`` configured as MERT-v1's ``preprocessor_config.json``."""
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0,
+                                    do_normalize=True, return_attention_mask=True, padding_side="right")
+
+
 class MERTPreTrainedModel(PreTrainedModel):
     config_class = MERTConfig
     base_model_prefix = "mert"
@@ -384,6 +400,16 @@ class MERTPreTrainedModel(PreTrainedModel):
             base, leaf = key.rsplit(".", 1)
             state_dict[f"{base}.{self._legacy_weight_norm[leaf]}"] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained`` (weights, config with ``auto_map``, this code) plus MERT's
+        ``preprocessor_config.json`` when the folder has none, so that every saved folder (``push_to_hub``,
+        ``Trainer`` checkpoints) works with ``AutoFeatureExtractor`` and ``pipeline``."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True) and \
+                not os.path.exists(os.path.join(save_directory, "preprocessor_config.json")):
+            mert_feature_extractor(self.config.sample_rate).save_pretrained(save_directory)
+        return result
 
     def get_input_embeddings(self):
         """None: a waveform model has no token-embedding table.
@@ -656,6 +682,11 @@ class MERTForAudioTagging(MERTPreTrainedModel):
     -> MLP Linear(H -> 512) ReLU Dropout(0.2) Linear(512 -> num_labels); BCE loss (MARBLE probe head)."""
 
     def __init__(self, config):
+        if config.problem_type is None:  # BCE over independent tags: pipelines then apply a sigmoid per tag
+            config.problem_type = "multi_label_classification"
+        elif config.problem_type != "multi_label_classification":
+            raise ValueError(f"MERTForAudioTagging is a multi-label tagger (BCE loss); config.problem_type must be "
+                             f"'multi_label_classification' or unset, got {config.problem_type!r}")
         super().__init__(config)
         self.mert = MERTModel(config)
         num_layers = config.num_hidden_layers + 1
@@ -697,5 +728,10 @@ class MERTForAudioTagging(MERTPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+# save_pretrained / push_to_hub / Trainer checkpoints copy this file and configuration_mert.py and write auto_map
+MERTModel.register_for_auto_class("AutoModel")
+MERTForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+MERTForAudioTagging.register_for_auto_class("AutoModelForAudioClassification")
+
 __all__ = ["MERTPreTrainedModel", "MERTModel", "MERTForPreTraining", "MERTForAudioTagging", "compute_span_mask",
-           "conv_output_lengths"]
+           "conv_output_lengths", "mert_feature_extractor"]
