@@ -1,6 +1,7 @@
 """``probe_model`` (one model, one dataset) and ``evaluate_models`` (models x datasets -> tables, JSON, plot)."""
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -39,8 +40,9 @@ class _PreparedModel:
         self.dtype = resolve_dtype(args.dtype, self.device)
         self.backbone = load_backbone(model)
         self.owned = isinstance(model, (str, os.PathLike))
-        parameter = next(self.backbone.parameters())
-        self.original = (parameter.device, parameter.dtype, self.backbone.training)
+        tensor = next(itertools.chain(self.backbone.parameters(), self.backbone.buffers()), None)
+        self.original = (tensor.device if tensor is not None else torch.device("cpu"),
+                         tensor.dtype if tensor is not None else torch.float32, self.backbone.training)
         self.fingerprint = model_fingerprint(self.backbone)
         self.backbone.to(device=self.device, dtype=self.dtype).eval()
 
