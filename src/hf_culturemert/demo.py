@@ -333,6 +333,24 @@ class DemoModel:
         return f"{self.model_id} (tiny stand-in)" if self.fallback else self.model_id
 
 
+def save_stand_in(model, folder) -> Path:
+    """Save a tiny stand-in as weights + config only (``heads/tiny--<model>/model``).
+
+    The Space installs hf_culturemert and loads its stand-ins with the package's classes (:func:`load_model`, no
+    ``trust_remote_code``), so the folder carries no copy of the remote code and no ``auto_map`` pointing to one.
+    """
+    from .export import save_model_folder
+
+    folder = Path(save_model_folder(model, folder))
+    for script in folder.glob("*.py"):
+        script.unlink()
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.pop("auto_map", None) is not None:
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
+
+
 def _hub_unreachable_reason(model_id: str, timeout: float) -> Optional[str]:
     """``None`` when the Hub answers for ``model_id`` within ``timeout`` s, else why not."""
     from huggingface_hub import HfApi, constants
