@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 
 from hf_culturemert.demo import (DEFAULT_MODELS, DemoAnalyzer, DemoArguments, DemoInputError, ProbeHeads,
-                                 layer_figure, load_demo_models, model_slug, train_demo_heads, train_probe_heads)
+                                 layer_figure, load_demo_models, model_slug, tradition_name, train_demo_heads,
+                                 train_probe_heads)
 from hf_culturemert.features import extract_features
 from hf_culturemert.testing import sine_wave
 
@@ -122,21 +123,56 @@ def test_analysis_of_a_long_clip(offline_models, tmp_path):
     assert analysis.analysed_seconds == pytest.approx(8.0, abs=0.05)
     assert analysis.num_windows == 2  # 5 s + 3 s
     assert any("first 8 s" in w for w in analysis.warnings)
-    assert calls[-1][0] == 1.0 and len(calls) == len(offline_models) + 1
-    assert set(analysis.predictions) == {m.display_name for m in offline_models}
+    # progress names the model and counts windows (not batches), monotonically up to 1.0
+    values = [value for value, _ in calls]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    descs = [desc for _, desc in calls]
+    for index, entry in enumerate(offline_models):
+        assert f"Model {index + 1}/3, {entry.display_name}: window 0/2" in descs
+        assert f"Model {index + 1}/3, {entry.display_name}: window 2/2" in descs
+    # keys are the model ids, stable whether or not a stand-in runs; the flag is a field
+    ids = [m.model_id for m in offline_models]
+    assert list(analysis.predictions) == ids and list(analysis.timings) == ids
+    assert all(analysis.models[m]["stand_in"] is True for m in ids)
     for per in analysis.predictions.values():
         assert list(per) == TRADITIONS
         assert all(0.0 <= p <= 1.0 for tags in per.values() for p in tags.values())
-    first = next(iter(analysis.layer_similarity.values()))
+        assert "instrument--Tabla" in per["hindustani"]  # raw tags in the JSON
+    first = analysis.layer_similarity[ids[0]]
     assert np.asarray(first["values"]).shape == (5, 3) and first["layers"] == [0, 1, 2]
     json.dumps(analysis.to_json())  # the API returns it as JSON
-    figure = layer_figure(analysis)
-    assert len(figure.axes) == len(offline_models) + 1  # one heat map per model + colour bar
+    figure = layer_figure(analysis, ids[0])
+    assert len(figure.axes) == 2  # the heat map + its colour bar
+    assert figure.get_figwidth() / figure.get_figheight() < 1.2  # near square: readable at phone width
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()][1] == "Greek folk (Lyra)"
+
+
+def test_readable_tag_names_and_summary(offline_models, tmp_path):
+    from hf_culturemert.demo import _summary_markdown, readable_scores, tag_name
+
+    assert tag_name("instrument--Tabla") == "Tabla (instrument)"
+    assert tag_name("usul--Yürüksemai") == "Yürüksemai (usul)"
+    assert tag_name("genres--Traditional") == "Traditional (genre)"
+    assert tag_name("tala--adi") == "Adi (tala)" and tag_name("no vocals") == "No vocals"
+    assert readable_scores({"a--X": 0.1, "b--X": 0.2}) == {"X (a)": 0.1, "X (b)": 0.2}
+    assert readable_scores({"x": 0.1, "X": 0.2}) == {"x": 0.1, "X": 0.2}  # a clash keeps the raw tags
+    analysis = DemoAnalyzer(offline_models).analyze(_wav(tmp_path / "clip.wav", 3.0))
+    summary = _summary_markdown(analysis)
+    assert "A head knows only its own tradition's tags" in summary
+    for model_id, per in analysis.predictions.items():
+        line = next(line for line in summary.splitlines() if line.startswith(f"- **{model_id}**"))
+        assert "(tiny stand-in)" in line
+        for tradition, tags in per.items():  # one top tag per tradition, not one across traditions
+            tag, p = max(tags.items(), key=lambda item: item[1])
+            assert f"{tradition_name(tradition)}: {tag_name(tag)} {p:.0%}" in line
+        assert "--" not in line.split(":", 1)[1]
 
 
 @pytest.mark.parametrize("case, expected", [
-    ("text", "not an audio file"), ("empty", "empty"), ("silent", "silent"), ("short", "at least"),
-    ("large", "limit"), ("missing", "upload it again"), ("none", "No audio"),
+    ("text", "notes.txt could not be played: it is damaged or not an audio file"),
+    ("corrupt", "broken.wav could not be played"), ("empty", "empty"),
+    ("silent", "input.wav is silent: nothing can be heard"), ("short", "at least"), ("large", "limit"),
+    ("missing", "upload it again"), ("none", "No audio"),
 ])
 def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case, expected):
     args = DemoArguments(max_file_mb=0.05 if case == "large" else 50.0)
@@ -145,6 +181,9 @@ def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case
     if case == "text":
         path = tmp_path / "notes.txt"
         path.write_text("this is not music")
+    elif case == "corrupt":
+        path = tmp_path / "broken.wav"
+        path.write_bytes(b"RIFF" + bytes(range(256)) * 8)
     elif case == "empty":
         path.write_bytes(b"")
     elif case == "silent":
@@ -157,7 +196,10 @@ def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case
         path = None
     with pytest.raises(DemoInputError, match=expected) as info:
         analyzer.analyze(path)
-    assert "/tmp/" not in str(info.value) and "SingleStreamDecoder" not in str(info.value)
+    message = str(info.value)
+    assert "\n" not in message and "/tmp/" not in message  # one line, no server paths
+    for jargon in ("SingleStreamDecoder", "Invalid argument", "Could not open", "amplitude", "1e-05", "decode"):
+        assert jargon not in message
 
 
 def test_other_sampling_rates_and_formats(offline_models, tmp_path):
