@@ -1,6 +1,7 @@
 """The demo's logic (hf_culturemert.demo) without a browser: heads, model fallback, input validation, analysis."""
 
 import json
+import re
 import runpy
 import zlib
 
@@ -220,6 +221,10 @@ def test_space_folder_is_a_valid_space(space_dir):
     header = read_front_matter(space_dir / "README.md")
     assert header["sdk"] == "gradio" and header["app_file"] == "app.py"
     assert set(DEFAULT_MODELS) <= set(header["models"])
+    # the README's screenshots (made by tests/test_space_ui.py with CULTUREMERT_SCREENSHOT_DIR) are shipped and small
+    shots = sorted(set(re.findall(r"(screenshots/[\w-]+\.png)", (space_dir / "README.md").read_text())))
+    assert shots == ["screenshots/desktop.png", "screenshots/error.png", "screenshots/mobile.png"] and set(shots) <= names
+    assert all((space_dir / shot).stat().st_size < 300_000 for shot in shots)
 
 
 def test_space_app_builds_the_demo(space_dir, monkeypatch):
