@@ -58,7 +58,7 @@ def server(repo_root):
     demo.queue(default_concurrency_limit=1)
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=f"{args.max_file_mb:g}mb")
+                max_file_size=args.max_file_bytes)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -205,6 +205,17 @@ def test_progress_of_a_long_clip(server, browser, tmp_path):
     bars = [float(entry["bar"].rstrip("%")) for entry in seen if entry["bar"]]
     assert bars == sorted(bars) and max(bars) >= 66  # the bar follows the text: model 3 starts at 2/3
     assert all(entry["summary"].strip() == "" for entry in seen)  # no placeholder text under the progress text
+
+    # an over-size file: the limit the page states is the one the upload box enforces
+    assert f"up to {MAX_FILE_MB:g} MB" in page.locator("#input-limits").inner_text()
+    big = tmp_path / "big.wav"
+    with open(big, "wb") as handle:
+        handle.write(b"RIFF")
+        handle.truncate(int(MAX_FILE_MB * 2 ** 20) + 1)
+    page.locator("#audio-input button[aria-label='Clear']").click()
+    _upload(page, big)
+    page.get_by_text(f"exceed the maximum allowed size of {MAX_FILE_MB:.1f} Mb", exact=False).first.wait_for(
+        timeout=30_000)
     page.close()
 
 

@@ -14,4 +14,4 @@ demo.queue(default_concurrency_limit=1)
 
 if __name__ == "__main__":
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-                max_file_size=f"{args.max_file_mb:g}mb")
+                max_file_size=args.max_file_bytes)

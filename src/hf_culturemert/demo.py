@@ -77,6 +77,11 @@ class DemoArguments:
     port: Optional[int] = field(default=None, metadata={"help": "Port (default: Gradio's, 7860 or the next free)."})
     share: bool = field(default=False, metadata={"help": "Create a public gradio.live link."})
 
+    @property
+    def max_file_bytes(self) -> int:
+        """The upload limit for ``launch(max_file_size=...)``, in bytes (MB = 2**20 bytes, as the app checks it)."""
+        return int(self.max_file_mb * 2 ** 20)
+
     def __post_init__(self):
         if isinstance(self.models, str):
             self.models = [m.strip() for m in self.models.split(",") if m.strip()]
@@ -513,7 +518,8 @@ class DemoAnalyzer:
 
     def limits_text(self) -> str:
         """What the page says under the upload box, before anything is uploaded."""
-        return (f"Accepts {FILE_FORMATS}, **up to {self.args.max_file_mb:g} MB**. The first "
+        return (f"Accepts {FILE_FORMATS}, **up to {self.args.max_file_mb:g} MB** (the upload box refuses a larger "
+                "file; clear it with ×). The first "
                 f"{self.args.max_seconds:g} s are analysed, in {self.args.window_seconds:g} s windows; at least "
                 f"{self.args.min_seconds:g} s of sound is needed.")
 
@@ -749,13 +755,13 @@ def build_demo(args: Optional[DemoArguments] = None, models: Optional[Sequence[D
                                         "failing, please report it with the file."), *cleared]
             return results(analysis)  # warnings (a cut recording, a model without heads) are in the summary
 
-        def clear_results(audio):
+        def clear_results():
             return ["", *cleared]  # the summary is empty while the progress text runs over it
 
         outputs = [summary, *labels.values(), *plots.values(), raw]
         for name, trigger in (("button", button.click), ("upload", audio.upload),
                               ("recording", audio.stop_recording)):
-            trigger(clear_results, inputs=audio, outputs=outputs, show_progress="hidden",
+            trigger(clear_results, inputs=None, outputs=outputs, show_progress="hidden",
                     api_name=f"clear_on_{name}", api_visibility="private").then(
                 analyse_on_page, inputs=audio, outputs=outputs, show_progress_on=[summary],
                 api_name=f"analyse_on_{name}", api_visibility="private")
@@ -771,4 +777,4 @@ def launch(args: Optional[DemoArguments] = None, **launch_kwargs):
     demo = build_demo(args)
     demo.queue(default_concurrency_limit=1)
     return demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                       max_file_size=f"{args.max_file_mb:g}mb", **launch_kwargs)
+                       max_file_size=args.max_file_bytes, **launch_kwargs)
