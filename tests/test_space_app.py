@@ -223,7 +223,8 @@ def test_space_folder_is_a_valid_space(space_dir):
     assert set(DEFAULT_MODELS) <= set(header["models"])
     # the README's screenshots (made by tests/test_space_ui.py with CULTUREMERT_SCREENSHOT_DIR) are shipped and small
     shots = sorted(set(re.findall(r"(screenshots/[\w-]+\.png)", (space_dir / "README.md").read_text())))
-    assert shots == ["screenshots/desktop.png", "screenshots/error.png", "screenshots/mobile.png"] and set(shots) <= names
+    assert shots == ["screenshots/desktop.png", "screenshots/error.png", "screenshots/mobile.png"]
+    assert set(shots) <= names
     assert all((space_dir / shot).stat().st_size < 300_000 for shot in shots)
 
 
