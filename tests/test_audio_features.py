@@ -85,7 +85,10 @@ def test_normalize_matches_feature_extractor():
 def test_extract_features_long_recording_windows_and_timestamps():
     model = random_model(seed=0)
     wave = sine_wave(12.5, 440, 24000, seed=2)
-    out = extract_features(model, wave, 24000, window_seconds=5.0, batch_size=2)
+    calls = []
+    out = extract_features(model, wave, 24000, window_seconds=5.0, batch_size=2,
+                           on_batch=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (2, 3), (3, 3)]  # windows (not batches) done, before the first batch and after each
     assert out.window_starts == [0.0, 5.0, 10.0] and out.window_ends == [5.0, 10.0, 12.5]
     assert out.window_features.shape == (3, 3, 32) and out.pooled.shape == (3, 32)
     assert out.frames_per_second == 75.0 and out.frame_counts == [374, 374, 187]

@@ -1,6 +1,7 @@
 """The demo's logic (hf_culturemert.demo) without a browser: heads, model fallback, input validation, analysis."""
 
 import json
+import re
 import runpy
 import zlib
 
@@ -10,7 +11,8 @@ import soundfile as sf
 import torch
 
 from hf_culturemert.demo import (DEFAULT_MODELS, DemoAnalyzer, DemoArguments, DemoInputError, ProbeHeads,
-                                 layer_figure, load_demo_models, model_slug, train_demo_heads, train_probe_heads)
+                                 layer_figure, load_demo_models, model_slug, tradition_name, train_demo_heads,
+                                 train_probe_heads)
 from hf_culturemert.features import extract_features
 from hf_culturemert.testing import sine_wave
 
@@ -122,21 +124,56 @@ def test_analysis_of_a_long_clip(offline_models, tmp_path):
     assert analysis.analysed_seconds == pytest.approx(8.0, abs=0.05)
     assert analysis.num_windows == 2  # 5 s + 3 s
     assert any("first 8 s" in w for w in analysis.warnings)
-    assert calls[-1][0] == 1.0 and len(calls) == len(offline_models) + 1
-    assert set(analysis.predictions) == {m.display_name for m in offline_models}
+    # progress names the model and counts windows (not batches), monotonically up to 1.0
+    values = [value for value, _ in calls]
+    assert values == sorted(values) and values[0] == 0.0 and values[-1] == 1.0
+    descs = [desc for _, desc in calls]
+    for index, entry in enumerate(offline_models):
+        assert f"Model {index + 1}/3, {entry.display_name}: window 0/2" in descs
+        assert f"Model {index + 1}/3, {entry.display_name}: window 2/2" in descs
+    # keys are the model ids, stable whether or not a stand-in runs; the flag is a field
+    ids = [m.model_id for m in offline_models]
+    assert list(analysis.predictions) == ids and list(analysis.timings) == ids
+    assert all(analysis.models[m]["stand_in"] is True for m in ids)
     for per in analysis.predictions.values():
         assert list(per) == TRADITIONS
         assert all(0.0 <= p <= 1.0 for tags in per.values() for p in tags.values())
-    first = next(iter(analysis.layer_similarity.values()))
+        assert "instrument--Tabla" in per["hindustani"]  # raw tags in the JSON
+    first = analysis.layer_similarity[ids[0]]
     assert np.asarray(first["values"]).shape == (5, 3) and first["layers"] == [0, 1, 2]
     json.dumps(analysis.to_json())  # the API returns it as JSON
-    figure = layer_figure(analysis)
-    assert len(figure.axes) == len(offline_models) + 1  # one heat map per model + colour bar
+    figure = layer_figure(analysis, ids[0])
+    assert len(figure.axes) == 2  # the heat map + its colour bar
+    assert figure.get_figwidth() / figure.get_figheight() < 1.2  # near square: readable at phone width
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()][1] == "Greek folk (Lyra)"
+
+
+def test_readable_tag_names_and_summary(offline_models, tmp_path):
+    from hf_culturemert.demo import _summary_markdown, readable_scores, tag_name
+
+    assert tag_name("instrument--Tabla") == "Tabla (instrument)"
+    assert tag_name("usul--Yürüksemai") == "Yürüksemai (usul)"
+    assert tag_name("genres--Traditional") == "Traditional (genre)"
+    assert tag_name("tala--adi") == "Adi (tala)" and tag_name("no vocals") == "No vocals"
+    assert readable_scores({"a--X": 0.1, "b--X": 0.2}) == {"X (a)": 0.1, "X (b)": 0.2}
+    assert readable_scores({"x": 0.1, "X": 0.2}) == {"x": 0.1, "X": 0.2}  # a clash keeps the raw tags
+    analysis = DemoAnalyzer(offline_models).analyze(_wav(tmp_path / "clip.wav", 3.0))
+    summary = _summary_markdown(analysis)
+    assert "A head knows only its own tradition's tags" in summary
+    for model_id, per in analysis.predictions.items():
+        line = next(line for line in summary.splitlines() if line.startswith(f"- **{model_id}**"))
+        assert "(tiny stand-in)" in line
+        for tradition, tags in per.items():  # one top tag per tradition, not one across traditions
+            tag, p = max(tags.items(), key=lambda item: item[1])
+            assert f"{tradition_name(tradition)}: {tag_name(tag)} {p:.0%}" in line
+        assert "--" not in line.split(":", 1)[1]
 
 
 @pytest.mark.parametrize("case, expected", [
-    ("text", "not an audio file"), ("empty", "empty"), ("silent", "silent"), ("short", "at least"),
-    ("large", "limit"), ("missing", "upload it again"), ("none", "No audio"),
+    ("text", "notes.txt could not be played: it is damaged or not an audio file"),
+    ("corrupt", "broken.wav could not be played"), ("empty", "empty"),
+    ("silent", "input.wav is silent: nothing can be heard"), ("short", "at least"), ("large", "limit"),
+    ("missing", "upload it again"), ("none", "No audio"),
 ])
 def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case, expected):
     args = DemoArguments(max_file_mb=0.05 if case == "large" else 50.0)
@@ -145,6 +182,9 @@ def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case
     if case == "text":
         path = tmp_path / "notes.txt"
         path.write_text("this is not music")
+    elif case == "corrupt":
+        path = tmp_path / "broken.wav"
+        path.write_bytes(b"RIFF" + bytes(range(256)) * 8)
     elif case == "empty":
         path.write_bytes(b"")
     elif case == "silent":
@@ -157,7 +197,10 @@ def test_unusable_inputs_are_refused_with_reasons(offline_models, tmp_path, case
         path = None
     with pytest.raises(DemoInputError, match=expected) as info:
         analyzer.analyze(path)
-    assert "/tmp/" not in str(info.value) and "SingleStreamDecoder" not in str(info.value)
+    message = str(info.value)
+    assert "\n" not in message and "/tmp/" not in message  # one line, no server paths
+    for jargon in ("SingleStreamDecoder", "Invalid argument", "Could not open", "amplitude", "1e-05", "decode"):
+        assert jargon not in message
 
 
 def test_other_sampling_rates_and_formats(offline_models, tmp_path):
@@ -178,6 +221,11 @@ def test_space_folder_is_a_valid_space(space_dir):
     header = read_front_matter(space_dir / "README.md")
     assert header["sdk"] == "gradio" and header["app_file"] == "app.py"
     assert set(DEFAULT_MODELS) <= set(header["models"])
+    # the README's screenshots (made by tests/test_space_ui.py with CULTUREMERT_SCREENSHOT_DIR) are shipped and small
+    shots = sorted(set(re.findall(r"(screenshots/[\w-]+\.png)", (space_dir / "README.md").read_text())))
+    assert shots == ["screenshots/desktop.png", "screenshots/error.png", "screenshots/mobile.png"]
+    assert set(shots) <= names
+    assert all((space_dir / shot).stat().st_size < 300_000 for shot in shots)
 
 
 def test_space_app_builds_the_demo(space_dir, monkeypatch):
@@ -198,13 +246,24 @@ def test_demo_command_help(capsys):
     assert "--port" in out and "--models" in out and "--offline" in out
 
 
-def test_shipped_stand_in_models_carry_the_current_remote_code(repo_root):
-    """The Space's offline stand-ins are Hub-layout folders with copies of the remote code; they must not drift."""
-    folders = sorted((repo_root / "spaces" / "culturemert-demo" / "heads").glob("*/model"))
+def test_shipped_stand_ins_are_weights_and_config_only(repo_root, offline_models, tmp_path):
+    """One copy of the remote code (the package's): the Space's stand-ins load with the package's classes."""
+    from hf_culturemert.demo import save_stand_in
+    from hf_culturemert.modeling_mert import MERTModel
+    from hf_culturemert.testing import random_model, tiny_mert_config
+
+    folders = sorted((repo_root / "spaces" / "culturemert-demo" / "heads").glob("tiny--*/model"))
     assert len(folders) == 3
-    package = repo_root / "src" / "hf_culturemert"
+    assert not list((repo_root / "spaces").rglob("*mert*.py")), "the Space must not ship copies of the remote code"
     for folder in folders:
-        for name in ("configuration_mert.py", "modeling_mert.py"):
-            assert (folder / name).read_text() == (package / name).read_text(), (
-                f"{folder / name} differs from the package's {name}; regenerate the stand-ins with "
-                "spaces/culturemert-demo/train_heads.py")
+        assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors",
+                                                            "preprocessor_config.json"]
+        assert "auto_map" not in json.loads((folder / "config.json").read_text())
+    assert all(type(getattr(m.model, "model", m.model)) is MERTModel for m in offline_models)
+    # what train_heads.py --tiny writes: the same layout, and the same weights back
+    model = random_model(tiny_mert_config(), seed=5)
+    folder = save_stand_in(model, tmp_path / "model")
+    assert not list(folder.glob("*.py")) and "auto_map" not in json.loads((folder / "config.json").read_text())
+    loaded = load_demo_models([str(folder)], tmp_path, offline=True)[0].model
+    torch.testing.assert_close(dict(getattr(loaded, "model", loaded).state_dict()), dict(model.state_dict()),
+                               rtol=0, atol=0)

@@ -7,7 +7,8 @@
     python spaces/culturemert-demo/train_heads.py --tiny
 
 Each model gets ``heads/<org>--<name>/{heads.safetensors,heads.json}``; with ``--tiny`` the stand-in model itself is
-saved too (``heads/tiny--<org>--<name>/model/``) so that the Space falls back to exactly the model its heads fit.
+saved too (``heads/tiny--<org>--<name>/model/``, weights and config only: the Space loads it with the
+package's classes) so that the Space falls back to exactly the model its heads fit.
 """
 
 import logging
@@ -21,8 +22,8 @@ from typing import List, Optional
 from transformers import HfArgumentParser
 
 from hf_culturemert.data import build_synthetic_corpus
-from hf_culturemert.demo import DEFAULT_MODELS, TINY_PREFIX, model_slug, train_demo_heads
-from hf_culturemert.export import load_model, save_model_folder
+from hf_culturemert.demo import DEFAULT_MODELS, TINY_PREFIX, model_slug, save_stand_in, train_demo_heads
+from hf_culturemert.export import load_model
 from hf_culturemert.testing import random_model, tiny_mert_config
 
 logger = logging.getLogger("train_heads")
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
             if args.tiny:
                 folder = Path(args.output_dir) / f"{TINY_PREFIX}{model_slug(model_id)}"
                 model = random_model(tiny_mert_config(), seed=zlib.crc32(model_id.encode()) % 2 ** 31)
-                save_model_folder(model, folder / "model")
+                save_stand_in(model, folder / "model")  # weights + config; code from the package
                 model = load_model(folder / "model").eval()  # train on exactly what the Space will load
             else:
                 folder = Path(args.output_dir) / model_slug(model_id)

@@ -77,6 +77,11 @@ class DemoArguments:
     port: Optional[int] = field(default=None, metadata={"help": "Port (default: Gradio's, 7860 or the next free)."})
     share: bool = field(default=False, metadata={"help": "Create a public gradio.live link."})
 
+    @property
+    def max_file_bytes(self) -> int:
+        """The upload limit for ``launch(max_file_size=...)``, in bytes (MB = 2**20 bytes, as the app checks it)."""
+        return int(self.max_file_mb * 2 ** 20)
+
     def __post_init__(self):
         if isinstance(self.models, str):
             self.models = [m.strip() for m in self.models.split(",") if m.strip()]
@@ -333,6 +338,24 @@ class DemoModel:
         return f"{self.model_id} (tiny stand-in)" if self.fallback else self.model_id
 
 
+def save_stand_in(model, folder) -> Path:
+    """Save a tiny stand-in as weights + config only (``heads/tiny--<model>/model``).
+
+    The Space installs hf_culturemert and loads its stand-ins with the package's classes (:func:`load_model`, no
+    ``trust_remote_code``), so the folder carries no copy of the remote code and no ``auto_map`` pointing to one.
+    """
+    from .export import save_model_folder
+
+    folder = Path(save_model_folder(model, folder))
+    for script in folder.glob("*.py"):
+        script.unlink()
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.pop("auto_map", None) is not None:
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
+
+
 def _hub_unreachable_reason(model_id: str, timeout: float) -> Optional[str]:
     """``None`` when the Hub answers for ``model_id`` within ``timeout`` s, else why not."""
     from huggingface_hub import HfApi, constants
@@ -411,39 +434,74 @@ def load_demo_models(model_ids: Sequence[str], heads_dir, offline: bool = False,
 
 
 class DemoInputError(ValueError):
-    """The user's input cannot be analysed; the message says why and what to do."""
+    """The user's input cannot be analysed; the message says why and what to do, in a listener's words."""
 
 
 @dataclass
 class Analysis:
+    """One clip's results, keyed by model id (the stand-in flag is in ``models``, never in a key)."""
+
     duration: float  # seconds of the file
     analysed_seconds: float
     num_windows: int
-    predictions: Dict[str, Dict[str, Dict[str, float]]]  # model -> tradition -> tag -> probability
-    layer_similarity: Dict[str, dict]  # model -> {"traditions": [...], "values": [[...]]}
+    models: Dict[str, dict]  # model id -> {"stand_in": bool, "display_name": str, "note": str}
+    predictions: Dict[str, Dict[str, Dict[str, float]]]  # model id -> tradition -> raw tag -> probability
+    layer_similarity: Dict[str, dict]  # model id -> {"traditions": [...], "layers": [...], "values": [[...]]}
     warnings: List[str]
-    timings: Dict[str, float]
+    timings: Dict[str, float]  # model id -> seconds
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
 
+TRADITION_NAMES = {"western": "Western", "lyra": "Greek folk (Lyra)", "makam": "Turkish makam",
+                   "hindustani": "Hindustani", "carnatic": "Carnatic"}
+TAG_FAMILIES = {"instruments": "instrument", "genres": "genre"}  # the Lyra corpus' plural family names
+FILE_FORMATS = "wav, flac, mp3, ogg, m4a or another common audio format"
+
+
+def tradition_name(tradition: str) -> str:
+    """``makam`` -> ``Turkish makam``; unknown traditions are capitalised."""
+    return TRADITION_NAMES.get(tradition, tradition.replace("_", " ").capitalize())
+
+
+def tag_name(tag: str) -> str:
+    """A tag as a listener reads it: ``instrument--Tabla`` -> ``Tabla (instrument)``, ``no vocals`` -> ``No vocals``."""
+    family, sep, name = tag.partition("--")
+    if not sep:
+        family, name = "", tag
+    name = name[:1].upper() + name[1:]
+    return f"{name} ({TAG_FAMILIES.get(family, family)})" if family else name
+
+
+def readable_scores(scores: Dict[str, float]) -> Dict[str, float]:
+    """{raw tag: p} -> {readable tag: p}; a readable name that two raw tags share keeps the raw tags."""
+    names = [tag_name(tag) for tag in scores]
+    return {(name if names.count(name) == 1 else tag): p for (tag, p), name in zip(scores.items(), names)}
+
+
 def audio_duration(path) -> Optional[float]:
-    """Duration in seconds from the container header (``None`` when the header does not say); ValueError when the
-    file is not decodable audio."""
+    """Duration in seconds from the container header (``None`` when the header does not say); DemoInputError when
+    the file is not decodable audio."""
     from torchcodec.decoders import AudioDecoder
 
     try:
         metadata = AudioDecoder(str(path)).metadata
     except (RuntimeError, ValueError, IndexError) as error:
-        detail = str(error).replace(str(path), Path(path).name).split(", ")[-1]  # drop torchcodec's C++ location
-        raise DemoInputError(f"{Path(path).name} is not an audio file that can be decoded ({detail}). "
-                             "Upload wav, flac, mp3, ogg, m4a or another common audio format.") from error
+        logger.debug("Decoder refused %s: %s", path, error)
+        raise _undecodable(Path(path).name) from error
     return metadata.duration_seconds_from_header
+
+
+def _undecodable(name: str) -> DemoInputError:
+    return DemoInputError(f"{name} could not be played: it is damaged or not an audio file. Upload a recording in "
+                          f"{FILE_FORMATS}.")
 
 
 class DemoAnalyzer:
     """Validate one upload and run every model on it."""
+
+    progress_batch_size = 4  # windows per forward pass: the progress text moves every 4 windows (20 s of audio)
 
     def __init__(self, models: Sequence[DemoModel], args: Optional[DemoArguments] = None):
         self.models = list(models)
@@ -458,9 +516,16 @@ class DemoAnalyzer:
                     names.append(name)
         return names
 
+    def limits_text(self) -> str:
+        """What the page says under the upload box, before anything is uploaded."""
+        return (f"Accepts {FILE_FORMATS}, **up to {self.args.max_file_mb:g} MB** (the upload box refuses a larger "
+                "file; clear it with ×). The first "
+                f"{self.args.max_seconds:g} s are analysed, in {self.args.window_seconds:g} s windows; at least "
+                f"{self.args.min_seconds:g} s of sound is needed.")
+
     def load(self, path) -> tuple:
         """(waveform at 24 kHz, file duration, warnings); DemoInputError with the reason for unusable input."""
-        from .audio import load_audio
+        from .audio import SILENCE_PEAK, load_audio
 
         if path is None or str(path) == "":
             raise DemoInputError("No audio: upload a file or record a clip first.")
@@ -472,7 +537,7 @@ class DemoAnalyzer:
             raise DemoInputError(f"{path.name} is {size_mb:.1f} MB; the limit is {self.args.max_file_mb:g} MB. "
                                  "Upload a shorter or compressed clip.")
         if path.stat().st_size == 0:
-            raise DemoInputError(f"{path.name} is empty (0 bytes).")
+            raise DemoInputError(f"{path.name} is empty (0 bytes): upload the recording again.")
         duration = audio_duration(path)
         warnings = []
         end = None
@@ -481,10 +546,14 @@ class DemoAnalyzer:
             warnings.append(f"The recording is {duration:.1f} s long; only its first {self.args.max_seconds:g} s are "
                             f"analysed (limit of this demo).")
         try:
-            wave = load_audio(path, SAMPLING_RATE, end_seconds=end)
+            wave = load_audio(path, SAMPLING_RATE, end_seconds=end, allow_silent=True)
         except ValueError as error:
-            text = str(error).replace(str(path), path.name)
-            raise DemoInputError(text) from error
+            logger.debug("Decoder refused %s: %s", path, error)
+            raise (DemoInputError(f"{path.name} contains no sound to analyse: upload a recording with music in it.")
+                   if "zero samples" in str(error) else _undecodable(path.name)) from error
+        if float(np.abs(wave).max()) < SILENCE_PEAK:
+            raise DemoInputError(f"{path.name} is silent: nothing can be heard in it. Check that the microphone or the "
+                                 "recording is not muted, then try again.")
         if duration is None:
             duration = len(wave) / SAMPLING_RATE
             if duration > self.args.max_seconds:
@@ -492,61 +561,71 @@ class DemoAnalyzer:
                 warnings.append(f"The recording is {duration:.1f} s long; only its first {self.args.max_seconds:g} "
                                 "s are analysed (limit of this demo).")
         if len(wave) < self.args.min_seconds * SAMPLING_RATE:
-            raise DemoInputError(f"{path.name} is {len(wave) / SAMPLING_RATE:.2f} s long; upload at least "
+            raise DemoInputError(f"{path.name} is only {len(wave) / SAMPLING_RATE:.2f} s long; upload at least "
                                  f"{self.args.min_seconds:g} s of audio.")
         return wave, duration, warnings
 
     def analyze(self, path, progress=None) -> Analysis:
-        """Predictions and layer-wise similarities of every model for the audio at ``path``."""
+        """Predictions and layer-wise similarities of every model for the audio at ``path``.
+
+        ``progress(fraction, desc=...)`` (e.g. ``gr.Progress``) hears which model runs and how many windows are done.
+        """
         from .features import extract_features
 
+        if progress is not None:
+            progress(0.0, desc="Reading the audio")
         wave, duration, warnings = self.load(path)
-        predictions, similarity, timings = {}, {}, {}
+        models, predictions, similarity, timings = {}, {}, {}, {}
         num_windows = 0
         for index, entry in enumerate(self.models):
+            models[entry.model_id] = {"stand_in": entry.fallback, "display_name": entry.display_name,
+                                      "note": entry.note}
+            step = None
             if progress is not None:
-                progress(index / len(self.models), desc=f"{entry.display_name}")
+                def step(done, total, index=index, name=entry.display_name):
+                    progress((index + done / total) / len(self.models),
+                             desc=f"Model {index + 1}/{len(self.models)}, {name}: window {done}/{total}")
             start = time.perf_counter()
             features = extract_features(entry.model, wave, SAMPLING_RATE, window_seconds=self.args.window_seconds,
-                                        progress=progress is not None)
+                                        batch_size=self.progress_batch_size, on_batch=step)
             num_windows = len(features.window_starts)
             if entry.heads is None:
                 warnings.append(f"{entry.display_name}: {entry.note or 'no probe heads'}")
             else:
-                predictions[entry.display_name] = entry.heads.predict(features.pooled)
-                similarity[entry.display_name] = {"traditions": entry.heads.traditions,
-                                                  "layers": list(features.layers),
-                                                  "values": entry.heads.layer_similarity(features.pooled).tolist()}
-            timings[entry.display_name] = round(time.perf_counter() - start, 3)
-        if progress is not None:
-            progress(1.0, desc="done")
+                predictions[entry.model_id] = entry.heads.predict(features.pooled)
+                similarity[entry.model_id] = {"traditions": entry.heads.traditions,
+                                              "layers": list(features.layers),
+                                              "values": entry.heads.layer_similarity(features.pooled).tolist()}
+            timings[entry.model_id] = round(time.perf_counter() - start, 3)
         return Analysis(duration=float(duration), analysed_seconds=len(wave) / SAMPLING_RATE, num_windows=num_windows,
-                        predictions=predictions, layer_similarity=similarity, warnings=warnings, timings=timings)
+                        models=models, predictions=predictions, layer_similarity=similarity, warnings=warnings,
+                        timings=timings)
 
 
-def layer_figure(analysis: Analysis):
-    """Heat map per model: traditions x layers, cosine similarity of the clip to each tradition's centroid."""
+def layer_figure(analysis: Analysis, model_id: str):
+    """Heat map of one model: traditions x layers, cosine similarity of the clip to each tradition's centroid.
+
+    One square figure per model, so that a phone's 390 px screen shows it over 300 px tall.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    items = list(analysis.layer_similarity.items())
-    fig, axes = plt.subplots(1, max(1, len(items)), figsize=(4.6 * max(1, len(items)), 2.9), squeeze=False,
-                             constrained_layout=True)
-    image = None
-    for ax, (name, item) in zip(axes[0], items):
-        values = np.asarray(item["values"])
-        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_yticks(range(len(item["traditions"])), item["traditions"], fontsize=8)
-        ax.set_xticks(range(len(item["layers"])), [str(i) for i in item["layers"]], fontsize=7)
-        ax.set_xlabel("layer (0 = CNN + positional embedding)", fontsize=8)
-        ax.set_title(name, fontsize=9)
-    if image is not None:
-        fig.colorbar(image, ax=axes[0].tolist(), shrink=0.9, label="cosine to tradition centroid")
-    else:
-        axes[0, 0].text(0.5, 0.5, "no probe heads loaded", ha="center", va="center")
-        axes[0, 0].set_axis_off()
+    fig, ax = plt.subplots(figsize=(4.6, 4.6), constrained_layout=True)
+    item = analysis.layer_similarity.get(model_id)
+    stand_in = analysis.models.get(model_id, {}).get("stand_in")
+    ax.set_title(f"{model_id}{' (tiny stand-in)' if stand_in else ''}", fontsize=10)
+    if item is None:
+        ax.text(0.5, 0.5, "no probe heads loaded", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    image = ax.imshow(np.asarray(item["values"]), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_yticks(range(len(item["traditions"])), [tradition_name(t) for t in item["traditions"]], fontsize=9)
+    ax.set_xticks(range(len(item["layers"])), [str(i) for i in item["layers"]], fontsize=8)
+    ax.set_xlabel("layer (0 = CNN + positional embedding)", fontsize=9)
+    fig.colorbar(image, ax=ax, orientation="horizontal", location="bottom", shrink=0.9,
+                 label="cosine to the tradition's centroid")
     return fig
 
 
@@ -560,7 +639,11 @@ folk *Lyra*, Turkish *makam*, *Hindustani*, *Carnatic*), side by side for
 [MERT-v1-95M](https://huggingface.co/m-a-p/MERT-v1-95M) and the culturally adapted
 [CultureMERT-95M](https://huggingface.co/ntua-slp/CultureMERT-95M) /
 [CultureMERT-TA-95M](https://huggingface.co/ntua-slp/CultureMERT-TA-95M)
-([paper](https://arxiv.org/abs/2506.17818)). Long recordings are analysed in 5 s windows."""
+([paper](https://arxiv.org/abs/2506.17818))."""
+PLACEHOLDER = "Upload or record a clip to see what each model hears."
+TOP_TAG_NOTE = ("Best tag of each tradition's head. A head knows only its own tradition's tags and scores each one "
+                "on its own: 80% means the tag likely applies *if* the clip is music of that tradition, not that it "
+                "is.")
 
 
 def _status_markdown(models: Sequence[DemoModel]) -> str:
@@ -578,20 +661,32 @@ def _status_markdown(models: Sequence[DemoModel]) -> str:
 
 
 def _summary_markdown(analysis: Analysis) -> str:
+    total = sum(analysis.timings.values())
     lines = [f"**Analysed** {analysis.analysed_seconds:.1f} s of {analysis.duration:.1f} s in "
-             f"{analysis.num_windows} window(s); time per model: "
-             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in analysis.timings.items())]
-    for name, per in analysis.predictions.items():
-        best = max(((t, tag, p) for t, tags in per.items() for tag, p in tags.items()), key=lambda x: x[2],
-                   default=None)
-        if best:
-            lines.append(f"- {name}: most confident tag `{best[1]}` ({best[0]}, {best[2]:.0%})")
+             f"{analysis.num_windows} window(s), {total:.1f} s for {len(analysis.timings)} model(s).", "",
+             TOP_TAG_NOTE, ""]
+    for model_id, per in analysis.predictions.items():
+        stand_in = " (tiny stand-in)" if analysis.models[model_id]["stand_in"] else ""
+        best = []
+        for tradition, tags in per.items():
+            tag, p = max(tags.items(), key=lambda item: item[1])
+            best.append(f"{tradition_name(tradition)}: {tag_name(tag)} {p:.0%}")
+        lines.append(f"- **{model_id}**{stand_in}: " + " · ".join(best))
     lines += [f"- ⚠️ {text}" for text in analysis.warnings]
     return "\n".join(lines)
 
 
+def _error_markdown(message: str) -> str:
+    return f"### Cannot analyse this audio\n{message}"
+
+
 def build_demo(args: Optional[DemoArguments] = None, models: Optional[Sequence[DemoModel]] = None):
-    """The Gradio Blocks app (not launched). ``models`` defaults to :func:`load_demo_models` of ``args``."""
+    """The Gradio Blocks app (not launched). ``models`` defaults to :func:`load_demo_models` of ``args``.
+
+    API (``gradio_client``): ``/predict`` takes the audio file and returns the summary, one label per model and
+    tradition, one plot per model and the scores (JSON); refused input raises an error naming the reason. The page
+    runs the same analysis, but clears the previous results first and shows a refusal in place of the summary.
+    """
     import gradio as gr
 
     args = args or DemoArguments()
@@ -605,42 +700,73 @@ def build_demo(args: Optional[DemoArguments] = None, models: Optional[Sequence[D
         gr.Markdown(INTRO)
         gr.Markdown(_status_markdown(models), elem_id="model-status")
         with gr.Row():
-            audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Music clip",
-                             elem_id="audio-input")
+            with gr.Column():
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Music clip",
+                                 elem_id="audio-input")
+                gr.Markdown(analyzer.limits_text(), elem_id="input-limits")
             with gr.Column():
                 button = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
-                summary = gr.Markdown("Upload a clip to see what each model hears.", elem_id="summary")
+                summary = gr.Markdown(PLACEHOLDER, label="Summary", elem_id="summary", min_height=120)
         labels = {}
         with gr.Tabs():
             for tradition in traditions:
-                with gr.Tab(tradition.capitalize()):
+                with gr.Tab(tradition_name(tradition)):
                     with gr.Row():
                         for entry in named:
                             if tradition in entry.heads.tags:
-                                labels[(entry.display_name, tradition)] = gr.Label(
-                                    num_top_classes=5, label=entry.display_name, show_heading=False,
-                                    elem_classes=["tag-label"])
+                                labels[(entry.model_id, tradition)] = gr.Label(
+                                    num_top_classes=5, label=f"{tradition_name(tradition)} tags: {entry.model_id}",
+                                    show_heading=False, elem_classes=["tag-label"])
         gr.Markdown("### Layer by layer: which tradition does each layer's representation resemble?")
-        plot = gr.Plot(label="Cosine similarity to tradition centroids", show_label=False, elem_id="layer-plot")
+        plots = {}
+        with gr.Row(elem_id="layer-plots"):
+            for entry in models:
+                plots[entry.model_id] = gr.Plot(label=f"Layer similarity: {entry.model_id}", show_label=False,
+                                                min_width=320, elem_classes=["layer-plot"])
         with gr.Accordion("All scores (JSON, also returned by the API)", open=False):
-            raw = gr.JSON(label="results")
+            raw = gr.JSON(label="Scores (JSON)", elem_id="scores")
         keys = list(labels)
+        cleared = [None] * (len(labels) + len(plots) + 1)
 
-        def run(path, progress=gr.Progress(track_tqdm=True)):
+        def results(analysis: Analysis) -> list:
+            values = [readable_scores(analysis.predictions[m][t]) if t in analysis.predictions.get(m, {}) else None
+                      for m, t in keys]
+            return [_summary_markdown(analysis), *values, *(layer_figure(analysis, m) for m in plots),
+                    analysis.to_json()]
+
+        def predict(audio, progress=gr.Progress()):
+            """Analyse one clip: summary, labels per model and tradition, layer plots per model, scores (JSON)."""
             try:
-                analysis = analyzer.analyze(path, progress=progress)
-            except (DemoInputError, ValueError, FileNotFoundError, RuntimeError) as error:
+                analysis = analyzer.analyze(audio, progress=progress)
+            except DemoInputError as error:
                 logger.info("Refused input: %s", error)
-                raise gr.Error(str(error), title="Cannot analyse this audio") from error
-            for text in analysis.warnings:
-                gr.Warning(text)
-            values = [analysis.predictions.get(name, {}).get(tradition) for name, tradition in keys]
-            return [_summary_markdown(analysis), *values, layer_figure(analysis), analysis.to_json()]
+                raise gr.Error(str(error), title="Cannot analyse this audio", print_exception=False) from None
+            return results(analysis)
 
-        outputs = [summary, *labels.values(), plot, raw]
-        button.click(run, inputs=audio, outputs=outputs, api_name="predict")
-        audio.upload(run, inputs=audio, outputs=outputs, api_visibility="private")
-        audio.stop_recording(run, inputs=audio, outputs=outputs, api_visibility="private")
+        def analyse_on_page(audio, progress=gr.Progress()):
+            try:
+                analysis = analyzer.analyze(audio, progress=progress)
+            except DemoInputError as error:
+                logger.info("Refused input: %s", error)
+                return [_error_markdown(str(error)), *cleared]
+            except Exception as error:  # noqa: BLE001 -- a bug: logged with its traceback, the page says so plainly
+                logger.exception("Analysis failed")
+                return [_error_markdown(f"The analysis failed ({type(error).__name__}). Try again; if it keeps "
+                                        "failing, please report it with the file."), *cleared]
+            return results(analysis)  # warnings (a cut recording, a model without heads) are in the summary
+
+        def clear_results():
+            return ["", *cleared]  # the summary is empty while the progress text runs over it
+
+        outputs = [summary, *labels.values(), *plots.values(), raw]
+        for name, trigger in (("button", button.click), ("upload", audio.upload),
+                              ("recording", audio.stop_recording)):
+            trigger(clear_results, inputs=None, outputs=outputs, show_progress="hidden",
+                    api_name=f"clear_on_{name}", api_visibility="private").then(
+                analyse_on_page, inputs=audio, outputs=outputs, show_progress_on=[summary],
+                api_name=f"analyse_on_{name}", api_visibility="private")
+        api_trigger = gr.Button(visible=False, elem_id="api-predict")  # the API's event: errors raise, page untouched
+        api_trigger.click(predict, inputs=audio, outputs=outputs, api_name="predict", show_progress="hidden")
     demo.analyzer = analyzer
     return demo
 
@@ -651,4 +777,4 @@ def launch(args: Optional[DemoArguments] = None, **launch_kwargs):
     demo = build_demo(args)
     demo.queue(default_concurrency_limit=1)
     return demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                       max_file_size=f"{args.max_file_mb:g}mb", **launch_kwargs)
+                       max_file_size=args.max_file_bytes, **launch_kwargs)

@@ -49,7 +49,7 @@ def window_bounds(num_samples, window, hop, min_samples):
 
 @torch.no_grad()
 def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_seconds=None, layers=None,
-                     batch_size=8, normalize=True, progress=False):
+                     batch_size=8, normalize=True, progress=False, on_batch=None):
     """Features of a single recording (any length) from a ``MERTModel``.
 
     Args:
@@ -58,6 +58,8 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
         window_seconds / hop_seconds: window length and hop (hop defaults to the window: no overlap).
         layers: hidden-state indices to keep (default all: 13 for MERT-v1-95M).
         normalize: zero-mean unit-variance per window, as the MERT feature extractor does.
+        progress: show a tqdm bar over the batches. on_batch: called as ``on_batch(windows_done, num_windows)``
+            before the first batch and after each one (the demo's per-window progress).
     """
     backbone = getattr(model, "mert", model)
     config = backbone.config
@@ -80,6 +82,8 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
 
     per_window, frame_counts = [], []
     batches = range(0, len(bounds), batch_size)
+    if on_batch is not None:
+        on_batch(0, len(bounds))
     for first in tqdm(batches, desc="windows", disable=not progress, unit="batch"):
         chunk = bounds[first:first + batch_size]
         lengths = torch.tensor([end - start for start, end in chunk])
@@ -97,6 +101,8 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
         states = torch.stack([outputs.hidden_states[i].float() for i in layers])  # [L, B, T, H]
         per_window.append((states * valid[None]).sum(2) / valid.sum(1)[None])
         frame_counts.extend(frames.tolist())
+        if on_batch is not None:
+            on_batch(len(frame_counts), len(bounds))
     window_features = torch.cat(per_window, dim=1).cpu()
     weights = torch.tensor(frame_counts, dtype=torch.float32)
     pooled = (window_features * weights[None, :, None]).sum(1) / weights.sum()
