@@ -344,11 +344,11 @@ def save_stand_in(model, folder) -> Path:
     The Space installs hf_culturemert and loads its stand-ins with the package's classes (:func:`load_model`, no
     ``trust_remote_code``), so the folder carries no copy of the remote code and no ``auto_map`` pointing to one.
     """
-    from .export import save_model_folder
+    from .export import REMOTE_CODE_FILES, save_model_folder
 
     folder = Path(save_model_folder(model, folder))
-    for script in folder.glob("*.py"):
-        script.unlink()
+    for name in REMOTE_CODE_FILES:  # exactly what save_pretrained just wrote
+        (folder / name).unlink()
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.pop("auto_map", None) is not None:
