@@ -30,7 +30,8 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     with pytest.raises(RuntimeError, match="simulated interruption"):
         run_reproduce(ReproduceArguments(output_dir=str(out), **TOY))
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == ["data", "base (western pre-training)", "continual pre-training: lyra",
+    assert list(stages) == ["data", "base (western pre-training)",
+                            "random-init floor (the base's architecture, untrained)", "continual pre-training: lyra",
                             "continual pre-training: makam", "continual pre-training: all (CultureMERT)"]
     finished = {name: entry["result"] for name, entry in stages.items() if name.startswith("continual")}
     stamps = {name: [(p, p.stat().st_mtime_ns) for p in sorted(Path(folder).rglob("*.safetensors"))]
@@ -51,9 +52,10 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     assert str((out / "results" / "results.md").resolve()) in printed and "CultureMERT-TA" in printed
 
     results = json.loads((out / "results" / "results.json").read_text())
-    assert set(results["results"]) == {"base", "CultureMERT", "CultureMERT-TA", "single-lyra", "single-makam"}
+    assert set(results["results"]) == {"base", "CultureMERT", "CultureMERT-TA", "single-lyra", "single-makam",
+                                       "random-init", "upper-bound"}
     for per_dataset in results["results"].values():
-        assert set(per_dataset) == {"lyra", "makam"}
+        assert set(per_dataset) == {"western", "lyra", "makam"}  # western measures forgetting
         for result in per_dataset.values():
             assert 0.0 <= result["summary"]["roc_auc"]["mean"] <= 1.0
     assert (out / "results" / "layers.png").stat().st_size > 1000
@@ -65,6 +67,10 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     key = "encoder.layers.0.attention.q_proj.weight"
     expected = base[key] + summary["best_lambda"] * sum(s[key] - base[key] for s in singles)
     torch.testing.assert_close(merged[key], expected, atol=1e-6, rtol=1e-5)
+
+    assert results["results"]["upper-bound"]["lyra"]["num_hidden_states"] == 1
+    floor = _weights(Path(models["base"]).parent / "random-init")
+    assert set(floor) == set(base) and not torch.equal(floor[key], base[key])
 
     # every produced model folder is Hub-ready with a rendered card carrying its results
     for name in ("CultureMERT", "CultureMERT-TA", "single-lyra"):

@@ -184,7 +184,7 @@ def run_reproduce(args: ReproduceArguments):
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
-    log = StageLog(out / "stages.json", total=len(args.traditions) + (6 if args.preset == "miniature" else 4))
+    log = StageLog(out / "stages.json", total=len(args.traditions) + (7 if args.preset == "miniature" else 4))
     models_dir = out / "models"
 
     if args.preset == "miniature":
@@ -205,6 +205,19 @@ def run_reproduce(args: ReproduceArguments):
             return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base")))
 
         base = log.run("base (western pre-training)", train_base, lambda r: [r])
+
+        def save_random_init():
+            import torch
+
+            from .export import load_model, save_model_folder
+            from .modeling_mert import MERTModel
+
+            torch.manual_seed(args.seed)
+            folder = models_dir / "random-init"
+            save_model_folder(MERTModel(load_model(base).config), folder)
+            return str(folder)
+
+        floor = log.run("random-init floor (the base's architecture, untrained)", save_random_init, lambda r: [r])
         eval_datasets = [data[t] for t in args.traditions]
         window = args.window_seconds or 4.0
 
@@ -265,7 +278,14 @@ def run_reproduce(args: ReproduceArguments):
     def evaluate():
         from .probing import evaluate_models
 
-        return evaluate_models(models, eval_datasets, out / "results", **probe_settings)["files"]
+        probed, datasets = dict(models), list(eval_datasets)
+        if args.preset == "miniature":
+            from .probing.handcrafted import HandcraftedFeatures
+
+            # references: the floor (untrained), the ceiling (hand-crafted statistics), and western (forgetting)
+            probed.update({"random-init": floor, "upper-bound": HandcraftedFeatures()})
+            datasets = [data["western"]] + datasets
+        return evaluate_models(probed, datasets, out / "results", **probe_settings)["files"]
 
     results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
 
