@@ -2,6 +2,8 @@
 
 * :class:`EncodecTeacher` - EnCodec 24 kHz at 6 kbps: 8 residual codebooks x 1024 codes at 75 Hz (acoustic target).
 * :class:`CQTTeacher` - nnAudio constant-Q transform with MERT's parameters: 336 bins at 75 Hz (musical target).
+* :class:`RVQTeacher` - residual k-means codebooks over log-mel frames, fitted on a corpus: the miniature study's
+  stand-in for EnCodec (codes that carry acoustic information at a scale where a random EnCodec carries none).
 
 Both run batched on the training device in eval mode without gradients (and outside autocast, so bf16 training
 does not change the targets), and return exactly the model's frame count for any clip length: MERT's frames are
@@ -213,6 +215,140 @@ class CQTTeacher(nn.Module):
         return align_frames(spec.transpose(1, 2), num_frames, dim=1).contiguous()
 
 
+class RVQTeacher(nn.Module):
+    """Residual vector quantisation of log-mel frames with k-means codebooks: ``[B, S]`` -> ``[B, K, T]`` codes.
+
+    EnCodec's codes matter to MERT because they summarise the sound of each 75 Hz frame; a randomly initialised
+    EnCodec (all a miniature can afford) gives codes without that meaning. This teacher keeps the form of the
+    target (``num_codebooks`` residual codebooks at MERT's frame rate, coarse to fine) and gives it content:
+    codebook ``k`` is fitted by k-means on what codebooks ``0..k-1`` leave of the standardised log-mel frames of a
+    corpus (:meth:`fit`), so similar-sounding frames share codes. Saved and loaded as safetensors.
+    """
+
+    def __init__(self, centroids, mean, std, n_mels=64, n_fft=1024):
+        super().__init__()
+        import torchaudio
+
+        centroids, mean, std = (torch.as_tensor(t, dtype=torch.float32) for t in (centroids, mean, std))
+        if centroids.dim() != 3 or centroids.shape[-1] != n_mels or mean.shape != (n_mels,) or std.shape != (n_mels,):
+            raise ValueError(f"RVQTeacher needs centroids [codebooks, codes, {n_mels}] and mean/std [{n_mels}], got "
+                             f"{tuple(centroids.shape)}, {tuple(mean.shape)}, {tuple(std.shape)}")
+        self.register_buffer("centroids", centroids.contiguous())
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std.clamp(min=1e-5))
+        self.n_mels, self.n_fft = int(n_mels), int(n_fft)
+        self.num_codebooks, self.codebook_size = int(centroids.shape[0]), int(centroids.shape[1])
+        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLING_RATE, n_fft=self.n_fft,
+                                                        hop_length=HOP_LENGTH, n_mels=self.n_mels, center=True)
+
+    def train(self, mode=True):
+        return super().train(False)
+
+    def frames(self, waveform, num_frames=None):
+        """Standardised log-mel frames ``[B, T, n_mels]``, aligned with the model's frames."""
+        waveform = _as_batch(waveform)
+        if num_frames is None:
+            num_frames = model_frames(waveform.shape[-1])
+        with _no_autocast(self.mean.device):
+            mel = self.mel(waveform.to(device=self.mean.device, dtype=torch.float32))  # [B, n_mels, T]
+            log_mel = torch.log(mel + 1e-5).transpose(1, 2)
+            return align_frames((log_mel - self.mean) / self.std, num_frames, dim=1)
+
+    @staticmethod
+    def _assign(residual, codebook):
+        """Nearest centroid of every row (squared distance without the constant |x|^2 term)."""
+        return torch.argmin(codebook.pow(2).sum(-1)[None] - 2 * residual @ codebook.T, dim=-1)
+
+    @torch.no_grad()
+    def forward(self, waveform, num_frames=None):
+        frames = self.frames(waveform, num_frames)
+        batch, length, dim = frames.shape
+        residual = frames.reshape(-1, dim)
+        codes = []
+        for codebook in self.centroids:
+            index = self._assign(residual, codebook)
+            codes.append(index)
+            residual = residual - codebook[index]
+        return torch.stack(codes, dim=0).reshape(self.num_codebooks, batch, length).transpose(0, 1).contiguous()
+
+    def check_compatible(self, mert_config):
+        """Raise if the student's codebook head does not match this teacher's codes."""
+        if (mert_config.num_codebooks, mert_config.codebook_size) != (self.num_codebooks, self.codebook_size):
+            raise ValueError(f"The model predicts {mert_config.num_codebooks} codebooks x {mert_config.codebook_size} "
+                             f"codes but the RVQ teacher gives {self.num_codebooks} x {self.codebook_size}; fit the "
+                             "teacher with the model's `num_codebooks`/`codebook_size`")
+
+    @classmethod
+    @torch.no_grad()
+    def fit(cls, waveforms, num_codebooks=8, codebook_size=1024, n_mels=64, iterations=15, max_frames=200_000,
+            seed=0, progress=True):
+        """Fit the residual codebooks on the frames of ``waveforms`` (an iterable of 1-D 24 kHz tensors/arrays).
+
+        k-means per codebook, on the residual of the previous ones: ``codebook_size`` distinct frames as the start,
+        ``iterations`` Lloyd steps, empty clusters re-seeded with the worst-fitted frames. Deterministic by
+        ``seed``; at most ``max_frames`` frames (a seeded sample) are used.
+        """
+        from tqdm.auto import tqdm
+
+        probe = cls(torch.zeros(1, 1, n_mels), torch.zeros(n_mels), torch.ones(n_mels), n_mels=n_mels)
+        chunks = []
+        for wave in waveforms:
+            wave = torch.as_tensor(wave, dtype=torch.float32).reshape(-1)
+            if wave.numel() >= 400:
+                chunks.append(probe.frames(wave)[0])
+        if not chunks:
+            raise ValueError("RVQTeacher.fit got no waveform of at least 400 samples (one frame)")
+        frames = torch.cat(chunks)
+        mean, std = frames.mean(0), frames.std(0).clamp(min=1e-5)
+        frames = (frames - mean) / std
+        generator = torch.Generator().manual_seed(int(seed))
+        if frames.shape[0] > max_frames:
+            frames = frames[torch.randperm(frames.shape[0], generator=generator)[:max_frames]]
+        if frames.shape[0] < codebook_size:
+            raise ValueError(f"RVQTeacher.fit needs at least codebook_size={codebook_size} frames, got "
+                             f"{frames.shape[0]}: give it more audio or a smaller codebook")
+        residual, codebooks = frames, []
+        for _ in tqdm(range(num_codebooks), desc="RVQ teacher (k-means)", disable=not progress):
+            codebook = residual[torch.randperm(residual.shape[0], generator=generator)[:codebook_size]].clone()
+            for _ in range(iterations):
+                index = cls._assign(residual, codebook)
+                sums = torch.zeros_like(codebook).index_add_(0, index, residual)
+                counts = torch.bincount(index, minlength=codebook_size)
+                filled = counts > 0
+                codebook[filled] = sums[filled] / counts[filled, None].float()
+                if not filled.all():  # re-seed empty clusters with the frames the codebook fits worst
+                    error = (residual - codebook[index]).pow(2).sum(-1)
+                    codebook[~filled] = residual[torch.topk(error, int((~filled).sum())).indices]
+            codebooks.append(codebook)
+            residual = residual - codebook[cls._assign(residual, codebook)]
+        return cls(torch.stack(codebooks), mean, std, n_mels=n_mels)
+
+    def save(self, path):
+        from safetensors.torch import save_file
+
+        save_file({"centroids": self.centroids.cpu(), "mean": self.mean.cpu(), "std": self.std.cpu()}, str(path),
+                  metadata={"kind": "rvq-teacher", "n_mels": str(self.n_mels), "n_fft": str(self.n_fft)})
+        return path
+
+    @classmethod
+    def load(cls, path):
+        from safetensors import SafetensorError, safe_open
+
+        path = str(path)
+        try:
+            with safe_open(path, framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        except (OSError, SafetensorError) as error:
+            raise ValueError(f"{path} is not a readable RVQ teacher file (safetensors written by "
+                             f"RVQTeacher.save): {error}") from error
+        if metadata.get("kind") != "rvq-teacher" or set(tensors) != {"centroids", "mean", "std"}:
+            raise ValueError(f"{path} is not an RVQ teacher file (expected centroids/mean/std written by "
+                             "RVQTeacher.save)")
+        return cls(tensors["centroids"], tensors["mean"], tensors["std"], n_mels=int(metadata["n_mels"]),
+                   n_fft=int(metadata["n_fft"]))
+
+
 @torch.no_grad()
 def _seed_codebooks(model, generator, seconds=8.0):
     """Draw each residual codebook of a fresh ``EncodecModel`` from frames of the residual it quantises.
@@ -258,8 +394,14 @@ def tiny_encodec_config(codebook_size=1024, **overrides):
 
 
 def build_encodec_teacher(name_or_path=ENCODEC_24KHZ, bandwidth=6.0, num_codebooks=None, seed=0):
-    """``"random-tiny"`` / ``"random-24khz"`` give randomly initialised teachers (offline tests and benchmarks);
-    anything else is a Hub id or a local folder loaded with ``EncodecModel.from_pretrained``."""
+    """``"random-tiny"`` / ``"random-24khz"`` give randomly initialised teachers (offline tests and benchmarks),
+    ``"rvq:<file>"`` a fitted :class:`RVQTeacher`; anything else is a Hub id or a local folder loaded with
+    ``EncodecModel.from_pretrained``."""
+    if str(name_or_path).startswith("rvq:"):
+        teacher = RVQTeacher.load(str(name_or_path)[len("rvq:"):])
+        if num_codebooks is not None and num_codebooks != teacher.num_codebooks:
+            raise ValueError(f"{name_or_path} has {teacher.num_codebooks} codebooks but {num_codebooks} were asked for")
+        return teacher
     if name_or_path == "random-tiny":
         return EncodecTeacher.from_config(tiny_encodec_config(), bandwidth, num_codebooks, seed)
     if name_or_path == "random-24khz":
@@ -267,5 +409,5 @@ def build_encodec_teacher(name_or_path=ENCODEC_24KHZ, bandwidth=6.0, num_codeboo
     return EncodecTeacher.from_pretrained(name_or_path, bandwidth, num_codebooks)
 
 
-__all__ = ["EncodecTeacher", "CQTTeacher", "align_frames", "model_frames", "tiny_encodec_config",
+__all__ = ["EncodecTeacher", "CQTTeacher", "RVQTeacher", "align_frames", "model_frames", "tiny_encodec_config",
            "build_encodec_teacher", "CQT_PARAMETERS", "ENCODEC_24KHZ"]
