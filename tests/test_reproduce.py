@@ -30,7 +30,8 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     with pytest.raises(RuntimeError, match="simulated interruption"):
         run_reproduce(ReproduceArguments(output_dir=str(out), **TOY))
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == ["data", "base (western pre-training)",
+    assert list(stages) == ["data", "teacher: residual k-means on the western log-mel frames",
+                            "base (western pre-training)",
                             "random-init floor (the base's architecture, untrained)", "continual pre-training: lyra",
                             "continual pre-training: makam", "continual pre-training: all (CultureMERT)"]
     finished = {name: entry["result"] for name, entry in stages.items() if name.startswith("continual")}
@@ -71,6 +72,11 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     assert results["results"]["upper-bound"]["lyra"]["num_hidden_states"] == 1
     floor = _weights(Path(models["base"]).parent / "random-init")
     assert set(floor) == set(base) and not torch.equal(floor[key], base[key])
+
+    teacher_file = Path(models["base"]).parent / "teacher" / "rvq.safetensors"
+    assert stages["teacher: residual k-means on the western log-mel frames"]["result"] == str(teacher_file)
+    assert json.loads((Path(models["base"]) / "pretraining_complete.json").read_text()
+                      )["encodec_model"] == f"rvq:{teacher_file}"
 
     # every produced model folder is Hub-ready with a rendered card carrying its results
     for name in ("CultureMERT", "CultureMERT-TA", "single-lyra"):

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
 PRESETS = ("miniature", "culturemert-95m")
+MINIATURE_TEACHERS = ("rvq", "random-encodec")
 # hours of audio per tradition in the paper (Lyra 50 h; makam, Hindustani, Carnatic 200 h each; 20 h Music4All)
 PAPER_HOURS = {"lyra": 50, "makam": 200, "hindustani": 200, "carnatic": 200, "western": 20}
 # miniature corpus: 8 s clips; 24 validation/test clips per tradition keep the probing metrics from being pure noise
@@ -67,6 +68,10 @@ class ReproduceArguments:
     probe_max_epochs: Optional[int] = field(default=None, metadata={"help": "Probe epochs cap (default 100)."})
     window_seconds: Optional[float] = field(
         default=None, metadata={"help": "Probing window (miniature 4 s; 95m preset 30 s as MARBLE)."})
+    teacher: str = field(default="rvq", metadata={
+        "help": "Miniature acoustic teacher: 'rvq' (residual k-means codebooks fitted on the western corpus's "
+                "log-mel frames: the miniature's stand-in for EnCodec) or 'random-encodec' (a randomly initialised "
+                "tiny EnCodec, whose codes carry no meaning). The culturemert-95m preset always uses EnCodec."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan, data sizes and GPU-hours; run nothing."})
     gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
     mfu: float = field(default=0.25, metadata={"help": "Model FLOP utilisation assumed by the dry-run estimate."})
@@ -90,6 +95,8 @@ class ReproduceArguments:
                              f"tag), got {self.clips_per_split}")
         if not 0 < self.mfu <= 1:
             raise ValueError(f"--mfu is a fraction in (0, 1], got {self.mfu}")
+        if self.teacher not in MINIATURE_TEACHERS:
+            raise ValueError(f"--teacher must be one of {MINIATURE_TEACHERS}, got {self.teacher!r}")
         if self.window_seconds is not None and self.window_seconds <= 0:
             raise ValueError(f"--window_seconds must be positive, got {self.window_seconds}")
 
@@ -133,13 +140,30 @@ class StageLog:
 # ------------------------------------------------------------------------------------------------- recipes
 
 
-def _miniature_training(args, data_root):
+def _miniature_training(args, data_root, teacher):
     """Settings shared by the miniature's western base run and its continual pre-training runs: 2 s crops."""
     return dict(data_root=str(data_root), crop_seconds=2.0, min_crop_seconds=1.0, mixup_min_seconds=0.2,
-                mixup_max_seconds=0.4, per_device_train_batch_size=8, seed=args.seed, disable_tqdm=False)
+                mixup_max_seconds=0.4, per_device_train_batch_size=8, seed=args.seed, disable_tqdm=False,
+                encodec_model=teacher)
 
 
-def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
+def fit_rvq_teacher(dataset_folder, output_file, num_codebooks, codebook_size, seed=0):
+    """Fit the miniature's acoustic teacher on the train split of ``dataset_folder`` (the western corpus)."""
+    from datasets import Audio
+
+    from .audio import load_audio
+    from .probing.features import load_split
+    from .teachers import RVQTeacher
+
+    ds, _tags, _identity = load_split(str(dataset_folder), "train")
+    ds = ds.cast_column("audio", Audio(decode=False))
+    waves = (load_audio(row["audio"], sampling_rate=24000, allow_silent=True) for row in ds)
+    teacher = RVQTeacher.fit(waves, num_codebooks=num_codebooks, codebook_size=codebook_size, seed=seed)
+    Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+    return str(teacher.save(output_file))
+
+
+def miniature_recipe(args, model_path, train_datasets, data_root, output_dir, teacher="random-tiny"):
     """The CultureMERT two-stage recipe at miniature scale (same structure as ``recipes/culturemert-95m.yaml``)."""
     from .pretraining.recipes import load_recipe
 
@@ -147,7 +171,7 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir):
     recipe["name"] = "reproduce-miniature"
     recipe["output_dir"] = str(output_dir)
     defaults = recipe["defaults"]
-    defaults.update(_miniature_training(args, data_root), model_name_or_path=str(model_path), config_name=None,
+    defaults.update(_miniature_training(args, data_root, teacher), model_name_or_path=str(model_path), config_name=None,
                     train_datasets=list(train_datasets), save_steps=40, logging_steps=20)
     stage1, stage2 = recipe["stages"]
     stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
@@ -161,13 +185,13 @@ def _full_eval_datasets(args):
     return list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
 
 
-def _base_arguments(args, data_root, output_dir):
+def _base_arguments(args, data_root, output_dir, teacher="random-tiny"):
     from transformers import HfArgumentParser
 
     from .pretraining.arguments import PretrainingArguments
 
-    values = dict(_miniature_training(args, data_root), output_dir=str(output_dir), model_name_or_path=None,
-                  config_name="tiny", encodec_model="random-tiny", train_datasets=["western"],
+    values = dict(_miniature_training(args, data_root, teacher), output_dir=str(output_dir), model_name_or_path=None,
+                  config_name="tiny", train_datasets=["western"],
                   max_steps=args.base_steps, learning_rate=1e-3, lr_scheduler_type="linear",
                   warmup_steps=max(1, args.base_steps // 10), save_steps=60, logging_steps=40, report_to="none")
     (parsed,) = HfArgumentParser(PretrainingArguments).parse_dict(values)
@@ -184,7 +208,9 @@ def run_reproduce(args: ReproduceArguments):
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
-    log = StageLog(out / "stages.json", total=len(args.traditions) + (7 if args.preset == "miniature" else 4))
+    miniature_stages = 8 if args.teacher == "rvq" else 7
+    log = StageLog(out / "stages.json", total=len(args.traditions) + (miniature_stages if args.preset == "miniature"
+                                                                        else 4))
     models_dir = out / "models"
 
     if args.preset == "miniature":
@@ -198,11 +224,20 @@ def run_reproduce(args: ReproduceArguments):
 
         data = log.run("data", build_data, lambda r: list(r.values()))
         data_root = out / "data"
+        teacher = "random-tiny"
+        if args.teacher == "rvq":
+            from .pretraining.modeling import config_from_name
+
+            tiny = config_from_name("tiny")
+            teacher = "rvq:" + log.run(
+                "teacher: residual k-means on the western log-mel frames",
+                lambda: fit_rvq_teacher(data["western"], models_dir / "teacher" / "rvq.safetensors",
+                                        tiny.num_codebooks, tiny.codebook_size, seed=args.seed), lambda r: [r])
 
         def train_base():
             from .pretraining.run import run_pretraining
 
-            return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base")))
+            return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base", teacher)))
 
         base = log.run("base (western pre-training)", train_base, lambda r: [r])
 
@@ -224,7 +259,7 @@ def run_reproduce(args: ReproduceArguments):
         def adapt(name, train_datasets):
             from .pretraining.recipes import run_recipe
 
-            recipe = miniature_recipe(args, base, train_datasets, data_root, models_dir / name)
+            recipe = miniature_recipe(args, base, train_datasets, data_root, models_dir / name, teacher)
             return str(run_recipe(recipe))
     else:
         data_root = args.data_root
