@@ -41,7 +41,7 @@ class HandcraftedConfig:
 
     def to_dict(self):
         return {"model_type": self.model_type, "sample_rate": self.sample_rate, "rhythm_lags": self.rhythm_lags,
-                "bins_per_octave": BINS_PER_OCTAVE, "version": 1}
+                "bins_per_octave": BINS_PER_OCTAVE, "version": 2}
 
 
 class HandcraftedFeatures(nn.Module):
