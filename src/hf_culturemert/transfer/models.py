@@ -68,6 +68,7 @@ def tagger_config(family, tags, size="published", **overrides):
     config.id2label = id2label
     config.label2id = {v: k for k, v in id2label.items()}
     config.problem_type = "multi_label_classification"
+    config.use_weighted_layer_sum = True  # MARBLE's weighted sum of all layers, as in the probe
     return config
 
 
@@ -139,8 +140,9 @@ def family_of(model):
 def output_layer_prefix(model):
     """Name prefix of the output layer (the one layer a transfer replaces)."""
     family = family_of(model)
-    return {"vggish": "classifier.", "musicnn": "classifier.", "ast": "classifier.dense.",
-            "mert": f"classifier.{len(model.classifier) - 1}."}[family]
+    if family == "mert":
+        return f"classifier.{len(model.classifier) - 1}."
+    return "classifier.dense." if family == "ast" else "classifier."
 
 
 def save_tagger(model, extractor, folder, card_text=None):
