@@ -60,8 +60,13 @@ def load_inputs(dataset, split, family, extractor, data_root=None, max_seconds=N
 
     from ..probing.features import load_split
 
-    ds, tags, _ = load_split(dataset, split, data_root=data_root)
     label = name or str(dataset)
+    try:
+        ds, tags, _ = load_split(dataset, split, data_root=data_root)
+    except IndexError as error:  # datasets cannot load a DatasetDict folder in which a split was saved with no rows
+        empty = _empty_saved_splits(dataset, data_root) or ["?"]
+        raise ValueError(f"Dataset {label!r}: split {empty[0]!r} is empty (no rows saved); every split (train, "
+                         "validation, test) needs tracks") from error
     if len(ds) == 0:
         raise ValueError(f"Dataset {label!r}: split {split!r} is empty; every split (train, validation, test) needs "
                          "tracks")
@@ -96,6 +101,21 @@ def load_inputs(dataset, split, family, extractor, data_root=None, max_seconds=N
     out = ds.map(convert, batched=True, batch_size=batch_size, with_indices=True, remove_columns=ds.column_names,
                  features=features, desc=f"{label}/{split}: {'waveforms' if family == 'mert' else 'spectrograms'}")
     return out.with_format("numpy"), list(tags)
+
+
+def _empty_saved_splits(dataset, data_root):
+    """Splits of a ``save_to_disk`` folder whose ``state.json`` lists no data file."""
+    import json
+    from pathlib import Path
+
+    folder = Path(str(dataset))
+    if not folder.is_dir() and data_root is not None:
+        folder = Path(data_root) / str(dataset)
+    found = []
+    for state in sorted(folder.glob("*/state.json")):
+        if not json.loads(state.read_text()).get("_data_files"):
+            found.append(state.parent.name)
+    return found
 
 
 def _fit(x, length):
