@@ -1,5 +1,6 @@
 """``culturemert transfer``: the "From West to East" transfer study (miniature by default, ``--preset west-to-east``)."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,11 @@ def main(argv):
         datasets.disable_progress_bars()   # per-split map bars drown the sweep's own progress bar
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
+        logging.getLogger("accelerate").setLevel(logging.WARNING)  # one "dataset had no length" line per eval
+    if args.preset == "miniature" and not args.dry_run:
+        import torch
+
+        torch.set_num_threads(1)  # tiny models: one intra-op thread is fastest, above all on shared cores
     result = run_transfer(args)
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")

@@ -17,7 +17,7 @@ PRETTY = {"vggish": "VGG-ish", "musicnn": "Musicnn", "ast": "AST", "mert": "MERT
 # miniature sizes: a few thousand to a few hundred thousand parameters, same structure as the published models
 MINIATURE = {
     "vggish": dict(channels=[16, 16, 32, 32, 64], dense_size=64, chunk_frames=128),
-    "musicnn": dict(timbral_filters=16, timbral_heights=[38, 19], temporal_filters=8, temporal_lengths=[33, 17, 9],
+    "musicnn": dict(timbral_filters=8, timbral_heights=[32, 16], temporal_filters=8, temporal_lengths=[33, 17, 9],
                     backend_channels=16, dense_size=32, chunk_frames=128),
     "ast": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, max_length=128,
                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
@@ -70,6 +70,13 @@ def tagger_config(family, tags, size="published", **overrides):
     config.problem_type = "multi_label_classification"
     config.use_weighted_layer_sum = True  # MARBLE's weighted sum of all layers, as in the probe
     return config
+
+
+def chunk_length_of(model):
+    """Input length of one training crop: spectrogram frames (mel families) or samples (MERT)."""
+    from .training import chunk_length
+
+    return chunk_length(model)
 
 
 def chunk_frames(config):

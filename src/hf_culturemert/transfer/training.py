@@ -3,8 +3,8 @@
 ``train_tagger`` runs under plain Python or ``accelerate launch`` (``Trainer`` does the distribution):
 Adam with L2 weight decay and a constant learning rate (the study's settings; its Adam -> SGD switch never fired
 and AST's warm-up reset the LR every step, so the effective schedule was constant), BCE with logits, one random
-crop per track per epoch, validation loss on fixed crops after every epoch, and the checkpoint with the best
-validation loss kept (``load_best_model_at_end``). Evaluation cuts every track into chunks and aggregates the
+crop per track per epoch, validation loss on fixed crops after every epoch, and the weights with the best
+validation loss kept (a callback holds them in memory and restores them at the end). Evaluation cuts every track into chunks and aggregates the
 chunk outputs per track (:func:`~hf_culturemert.transfer.data.aggregate_per_track`); metrics come from the package's
 ``evaluate`` metric (``multilabel_tagging``).
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from .data import FixedCrops, RandomCrops, TrackChunks, aggregate_per_track
 from .models import family_of, output_layer_prefix
@@ -85,7 +86,8 @@ def trainable_parameters(model):
 
 def train_tagger(model, extractor, train_inputs, valid_inputs, settings: TrainSettings, output_dir):
     """Train ``model`` in place with ``Trainer``; returns the model holding the best-validation-loss weights and the
-    per-epoch log. Checkpoints go to ``<output_dir>/checkpoints`` and are removed after the best is loaded."""
+    per-epoch log. The best weights are kept in memory (no per-epoch files); ``output_dir`` holds Trainer's
+    scratch folder while it runs."""
     from transformers import Trainer, TrainingArguments
 
     family = family_of(model)
@@ -100,27 +102,49 @@ def train_tagger(model, extractor, train_inputs, valid_inputs, settings: TrainSe
     optimizer = torch.optim.Adam(params, lr=settings.learning_rate, betas=tuple(settings.betas),
                                  weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    checkpoints = Path(output_dir) / "checkpoints"
+    keeper = _BestKeeper()
     args = TrainingArguments(
-        output_dir=str(checkpoints), num_train_epochs=settings.epochs,
+        output_dir=str(Path(output_dir) / "trainer"), num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.eval_batch_size or settings.batch_size,
-        eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=1,
-        load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False,
+        eval_strategy="epoch", save_strategy="no", logging_strategy="epoch",
         report_to="none", seed=settings.seed, dataloader_num_workers=settings.num_workers,
         remove_unused_columns=False, disable_tqdm=not settings.progress, bf16=settings.bf16,
-        use_cpu=not torch.cuda.is_available(), save_only_model=True, dataloader_drop_last=len(train) > settings.batch_size)
+        use_cpu=not torch.cuda.is_available(), dataloader_drop_last=len(train) > settings.batch_size)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=valid, data_collator=_collate,
-                      optimizers=(optimizer, scheduler))
+                      optimizers=(optimizer, scheduler), callbacks=[keeper])
+    if not settings.progress:  # without bars Trainer prints every log dict to stdout instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     trainer.train()
     history = [{k: v for k, v in entry.items() if k in ("epoch", "loss", "eval_loss")}
                for entry in trainer.state.log_history if "loss" in entry or "eval_loss" in entry]
-    best = trainer.state.best_model_checkpoint
     model = trainer.model
+    keeper.restore(model)
     if trainer.is_world_process_zero():
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    return model, {"history": history, "best_checkpoint": Path(best).name if best else None,
-                   "best_eval_loss": trainer.state.best_metric}
+        shutil.rmtree(Path(output_dir) / "trainer", ignore_errors=True)
+    return model, {"history": history, "best_epoch": keeper.best_epoch, "best_eval_loss": keeper.best_loss}
+
+
+class _BestKeeper(TrainerCallback):
+    """Keeps a CPU copy of the weights (parameters and BatchNorm statistics) with the lowest validation loss and
+    puts them back after training. In memory rather than through Trainer's checkpoint reload, which loads files by
+    key and silently skips renamed keys (transformers 5 saves AST under its legacy names)."""
+
+    def __init__(self):
+        self.best_loss, self.best_epoch, self.state = None, None, None
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if loss is not None and model is not None and (self.best_loss is None or loss < self.best_loss):
+            self.best_loss, self.best_epoch = float(loss), int(round(state.epoch or 0))
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def restore(self, model):
+        if self.state is None:
+            raise RuntimeError("train_tagger: no validation loss was computed, so no best checkpoint exists")
+        model.load_state_dict(self.state, strict=True)
 
 
 @torch.no_grad()
