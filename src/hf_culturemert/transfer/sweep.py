@@ -172,11 +172,13 @@ def _new_model(plan, model, tags, train_inputs):
         if backbone == "tiny":
             net = build_tagger("mert", tags, size="miniature", seed=plan.args.seed)
         else:
+            from ..export import load_model
             from ..modeling_mert import MERTForAudioTagging
             from .models import tagger_config
 
-            config = tagger_config("mert", tags, size="published")
-            net = MERTForAudioTagging.from_pretrained(backbone, config=config)
+            # the package's loader: published checkpoints (legacy weight-norm names, .bin) load on any transformers
+            net = load_model(backbone, model_class=MERTForAudioTagging,
+                             config=tagger_config("mert", tags, size="published"))
         net.config.transfer_chunk_samples = int(float(values["chunk_seconds"]) * 24000)
         return net, feature_extractor("mert")
     overrides = {}
