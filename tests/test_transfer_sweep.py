@@ -120,3 +120,24 @@ def test_real_preset_dry_run_plans_the_whole_study(capsys):
     assert "hindustani" in out and "844" in out and "GPU-hours" in out
     plan = sweep.run_transfer(TransferArguments(preset="west-to-east", dry_run=True))
     assert plan["runs"] == 396 and plan["gpu_hours"] > 1
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_cpu_processes_runs_the_sweep(tmp_path, corpus):
+    """`accelerate launch` (2 gloo CPU processes): every process trains, the main one writes; the run completes."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_cpu_threads_per_process", "1", "-m", "hf_culturemert.cli", "transfer", "--output_dir", str(out),
+               "--data_root", str(corpus), "--models", "vggish", "--datasets", "western", "lyra", "--modes", "head",
+               "--epochs", "2", "--progress", "false"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stages = json.loads((out / "stages.json").read_text())
+    assert len(stages) == 6 and "transfer: vggish head lyra -> western" in stages
+    assert result.stdout.count("Transfer study finished") == 1  # the main process reports, once
+    assert (out / "models" / "vggish" / "lyra" / "model.safetensors").is_file()

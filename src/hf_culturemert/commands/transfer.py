@@ -33,6 +33,8 @@ def main(argv):
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")
         return 0
+    if result.get("main_process") is False:
+        return 0
     files = result["results"]
     lines = ["", "Transfer study finished. Written:",
              f"  results (markdown): {Path(files['markdown']).resolve()}",

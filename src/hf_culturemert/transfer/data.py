@@ -136,17 +136,19 @@ class _Base(torch.utils.data.Dataset):
 
 
 class RandomCrops(_Base):
-    """One random crop of ``length`` steps per track per read (training)."""
+    """One random crop of ``length`` steps per track per read (training). With ``multiple_of`` the epoch is padded
+    to a multiple of it by reading the first tracks again, so that no batch is short (and none is dropped)."""
 
-    def __init__(self, inputs, length, to_model, input_name, seed=0):
+    def __init__(self, inputs, length, to_model, input_name, seed=0, multiple_of=1):
         super().__init__(inputs, length, to_model, input_name)
         self.rng = np.random.default_rng(seed)
+        self.multiple_of = max(1, int(multiple_of))
 
     def __len__(self):
-        return len(self.inputs)
+        return -(-len(self.inputs) // self.multiple_of) * self.multiple_of
 
     def __getitem__(self, index):
-        row = self.inputs[int(index)]
+        row = self.inputs[int(index) % len(self.inputs)]
         x = _fit(row["x"], self.length)
         start = int(self.rng.integers(0, len(x) - self.length + 1))
         return self._item(x[start:start + self.length], row["labels"])

@@ -26,6 +26,40 @@ MARKER = ".culturemert-transfer"
 OWNED = ("stages.json", "models", "results", "data", "cache", "runs", "arguments.json", "summary.json")
 
 
+def _state():
+    """accelerate's process state (one process without ``accelerate launch``)."""
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def _main_process():
+    return _state().is_main_process
+
+
+def _barrier():
+    _state().wait_for_everyone()
+
+
+def _stage_log(path, total):
+    """``StageLog`` whose records are written by the main process only, all processes meeting after each stage
+    (under ``accelerate launch`` every process trains, one writes)."""
+    from ..reproduce import StageLog
+
+    class _Log(StageLog):
+        sync = True  # False for the main process's own closing stages (reports, cards)
+
+        def record(self, name, result, paths, seconds):
+            if _main_process():
+                super().record(name, result, paths, seconds)
+            else:
+                self.stages[name] = {"result": result, "paths": [str(p) for p in paths], "seconds": seconds}
+            if self.sync:
+                _barrier()
+
+    return _Log(path, total=total)
+
+
 def load_study_recipe():
     """``recipes/west-to-east.yaml`` as a dict."""
     import yaml
@@ -214,8 +248,10 @@ def run_single(plan, inputs, model, dataset, folder):
     result = {"validation": _metrics_of(net, extractor, valid, tags), "test": _metrics_of(net, extractor, test, tags),
               "train_seconds": round(time.perf_counter() - start, 2), "log": log, "folder": str(folder),
               "parameters": sum(p.numel() for p in net.parameters())}
-    save_tagger(net, extractor, folder)
-    shutil.rmtree(Path(folder).parent / "_tmp", ignore_errors=True)
+    if _main_process():
+        save_tagger(net, extractor, folder)
+        shutil.rmtree(Path(folder).parent / "_tmp", ignore_errors=True)
+    _barrier()  # the other processes read this folder as a transfer source
     return result
 
 
@@ -261,7 +297,8 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
         extractor = source_extractor
     scratch = Path(plan.args.output_dir) / "runs" / f"{model}-{mode}-{source}-{target}"
     net, log = train_tagger(net, extractor, train, valid, plan.settings(model, target), scratch)
-    shutil.rmtree(scratch, ignore_errors=True)
+    if _main_process():
+        shutil.rmtree(scratch.parent, ignore_errors=True)
     return {"validation": _metrics_of(net, extractor, valid, tags), "test": _metrics_of(net, extractor, test, tags),
             "train_seconds": round(time.perf_counter() - start, 2), "log": log,
             "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad)}
@@ -274,13 +311,13 @@ def run_transfer(args: TransferArguments):
         from .dryrun import dry_run_plan
 
         return dry_run_plan(plan)
-    from ..reproduce import StageLog
-
     out = Path(args.output_dir)
-    _claim(out, args)
-    (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
+    if _main_process():
+        _claim(out, args)
+        (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
+    _barrier()
     singles, transfers = plan.run_names()
-    log = StageLog(out / "stages.json", total=len(singles) + len(transfers) + 3)
+    log = _stage_log(out / "stages.json", total=len(singles) + len(transfers) + 3)
     if plan.miniature and not args.data_root:
         from ..data import build_synthetic_corpus
 
@@ -288,9 +325,11 @@ def run_transfer(args: TransferArguments):
         clips = args.clips_per_split or dict(recipe["clips"])
 
         def build():
-            folders = build_synthetic_corpus(out / "data", seed=args.seed, clips_per_split=clips,
-                                             traditions=plan.datasets, progress=args.progress)
-            return {k: str(v) for k, v in folders.items()}
+            if _main_process():
+                build_synthetic_corpus(out / "data", seed=args.seed, clips_per_split=clips,
+                                       traditions=plan.datasets, progress=args.progress)
+            _barrier()
+            return {name: str(out / "data" / name) for name in plan.datasets}
 
         log.run("data (synthetic corpus)", build, lambda r: list(r.values()))
         plan.data_root = out / "data"
@@ -298,7 +337,8 @@ def run_transfer(args: TransferArguments):
         plan.data_root = Path(args.data_root) if args.data_root else None
     inputs = _Inputs(plan, plan.data_root)
     results = {"single": {}, "transfer": {}}
-    bar = tqdm(total=len(singles) + len(transfers), desc="transfer study", unit="run", disable=not args.progress)
+    bar = tqdm(total=len(singles) + len(transfers), desc="transfer study", unit="run",
+               disable=not args.progress or not _main_process())
     for model in plan.models:
         for dataset in plan.datasets:
             folder = out / "models" / model / dataset
@@ -316,6 +356,9 @@ def run_transfer(args: TransferArguments):
                 results["transfer"].setdefault(model, {}).setdefault(mode, {}).setdefault(source, {})[target] = entry
                 bar.update(1)
     bar.close()
+    if not _main_process():  # reports, cards and the summary are the main process's
+        return {"output_dir": str(out), "main_process": False}
+    log.sync = False
 
     def report():
         from .report import write_report

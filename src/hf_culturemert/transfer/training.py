@@ -93,7 +93,11 @@ def train_tagger(model, extractor, train_inputs, valid_inputs, settings: TrainSe
     family = family_of(model)
     to_model, input_name = input_adapter(family, extractor)
     length = chunk_length(model)
-    train = RandomCrops(train_inputs, length, to_model, input_name, seed=settings.seed)
+    from accelerate import PartialState
+
+    # every training batch full on every process (BatchNorm needs > 1 clip): a few tracks get a second crop per epoch
+    multiple = settings.batch_size * PartialState().num_processes
+    train = RandomCrops(train_inputs, length, to_model, input_name, seed=settings.seed, multiple_of=multiple)
     valid = FixedCrops(valid_inputs, length, to_model, input_name, seed=settings.seed)
     params = trainable_parameters(model)
     if not params:
@@ -110,7 +114,7 @@ def train_tagger(model, extractor, train_inputs, valid_inputs, settings: TrainSe
         eval_strategy="epoch", save_strategy="no", logging_strategy="epoch",
         report_to="none", seed=settings.seed, dataloader_num_workers=settings.num_workers,
         remove_unused_columns=False, disable_tqdm=not settings.progress, bf16=settings.bf16,
-        use_cpu=not torch.cuda.is_available(), dataloader_drop_last=len(train) > settings.batch_size)
+        use_cpu=not torch.cuda.is_available())
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=valid, data_collator=_collate,
                       optimizers=(optimizer, scheduler), callbacks=[keeper])
     if not settings.progress:  # without bars Trainer prints every log dict to stdout instead
