@@ -3,8 +3,8 @@
 For each model (VGG-ish, Musicnn, AST) both paths train the same model from the same initial weights on the same
 in-memory spectrogram tracks (random mel-dB, the study's chunk lengths), with the same random-crop dataset, batch
 size and Adam settings. Clips per second are measured after a warm-up step, in one run, each path ``--repeats``
-times in alternating order (best kept); the printed ratio is Trainer / plain loop (the reference). On CPU the rows run in float32; when a GPU is present a second set of rows
-runs there (bf16 autocast for both paths).
+times in alternating order (best kept); the printed ratio is Trainer / plain loop (the reference). On CPU the
+rows run in float32; when a GPU is present a second set of rows runs there (bf16 autocast for both paths).
 
     python benchmarks/transfer.py            # published sizes, study batch sizes (AST 86 M: slow on CPU)
     python benchmarks/transfer.py --quick    # the miniature sizes (seconds)
@@ -105,7 +105,10 @@ def trainer_loop(family, size, batch, steps, device, lr=1e-4):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="miniature model sizes")
-    parser.add_argument("--steps", type=int, default=None, help="measured steps per path (default 6, AST 3)")
+    parser.add_argument("--steps", type=int, default=None, help="measured steps per path (default 6; AST on CPU 2)")
+    parser.add_argument("--models", nargs="+", default=["vggish", "musicnn", "ast"])
+    parser.add_argument("--ast_cpu_batch", type=int, default=4,
+                        help="AST's batch on CPU (the study's 12 makes one 86 M step take minutes on 2 cores)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2,
                         help="measurements per path, in alternating order (plain, Trainer, Trainer, plain, ...); "
@@ -118,7 +121,11 @@ def main():
     rows = []
     for device in devices:
         for family, batch in batches.items():
-            steps = options.steps or (20 if options.quick else (3 if family == "ast" and device == "cpu" else 6))
+            if family not in options.models:
+                continue
+            if family == "ast" and device == "cpu" and not options.quick:
+                batch = options.ast_cpu_batch
+            steps = options.steps or (20 if options.quick else (2 if family == "ast" and device == "cpu" else 6))
             if device == "cuda":
                 steps *= 5
             plains, ours_all = [], []

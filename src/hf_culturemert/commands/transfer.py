@@ -1,4 +1,4 @@
-"""``culturemert transfer``: the "From West to East" transfer study (miniature by default, ``--preset west-to-east``)."""
+"""``culturemert transfer``: the "From West to East" transfer study (miniature default, ``--preset west-to-east``)."""
 
 import logging
 import sys

@@ -47,7 +47,6 @@ class TransferArguments:
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
-        from .models import FAMILIES  # noqa: F401
         from .training import MODES
 
         if self.preset not in PRESETS:

@@ -97,7 +97,8 @@ def dry_run_plan(plan):
                 model_hours["head"] += sources * head / peak / 3600
         hours = sum(model_hours.values())
         total_hours += hours
-        rows.append(f"  {model:<20} {forward / 1e9:8.2f} GFLOP/chunk ({chunk_s:.2f} s)   single {model_hours['single']:7.1f}"
+        rows.append(f"  {model:<20} {forward / 1e9:8.2f} GFLOP/chunk ({chunk_s:.2f} s)   "
+                    f"single {model_hours['single']:7.1f}"
                     f"   full {model_hours['full']:7.1f}   head {model_hours['head']:7.1f}   total {hours:7.1f}")
     lines += ["", f"runs: {len(singles)} single-domain + {len(transfers)} transfers "
               f"({len(plan.models)} models x {len(plan.modes)} modes x {len(plan.pairs)} ordered pairs)",

@@ -187,4 +187,5 @@ def load_tagger(folder):
         return MERTForAudioTagging.from_pretrained(folder), None
     from ..models import MelSpectrogramFeatureExtractor
 
-    return AutoModelForAudioClassification.from_pretrained(folder), MelSpectrogramFeatureExtractor.from_pretrained(folder)
+    model = AutoModelForAudioClassification.from_pretrained(folder)
+    return model, MelSpectrogramFeatureExtractor.from_pretrained(folder)

@@ -4,8 +4,8 @@
 Adam with L2 weight decay and a constant learning rate (the study's settings; its Adam -> SGD switch never fired
 and AST's warm-up reset the LR every step, so the effective schedule was constant), BCE with logits, one random
 crop per track per epoch, validation loss on fixed crops after every epoch, and the weights with the best
-validation loss kept (a callback holds them in memory and restores them at the end). Evaluation cuts every track into chunks and aggregates the
-chunk outputs per track (:func:`~hf_culturemert.transfer.data.aggregate_per_track`); metrics come from the package's
+validation loss kept (a callback holds them in memory and restores them at the end). Evaluation cuts every
+track into chunks and aggregates the chunk outputs per track (:func:`~hf_culturemert.transfer.data.aggregate_per_track`); metrics come from the package's
 ``evaluate`` metric (``multilabel_tagging``).
 
 Transfer (:func:`transfer_model`): the target model is built for the target's tags, every source weight but the

@@ -6,7 +6,6 @@ Hub remote-code file: it imports only torch and the public transformers API. Inp
 ``labels`` (multi-hot) give the mean binary cross-entropy with logits.
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
