@@ -16,5 +16,9 @@ AutoModel.register(MERTConfig, MERTModel, exist_ok=True)
 AutoModelForPreTraining.register(MERTConfig, MERTForPreTraining, exist_ok=True)
 AutoModelForAudioClassification.register(MERTConfig, MERTForAudioTagging, exist_ok=True)
 
+from .models import register_auto_classes as _register_models  # noqa: E402  (VGG-ish, Musicnn, mel front end)
+
+_register_models()
+
 __all__ = ["MERTConfig", "MERTModel", "MERTForPreTraining", "MERTForAudioTagging", "MERTPreTrainedModel",
            "__version__"]

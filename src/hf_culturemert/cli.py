@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": "Probe several models on several datasets and write model-card tables, JSON and plots.",
     "push": "Publish a model, dataset or Space folder to the Hugging Face Hub.",
     "demo": "Launch the Gradio demo locally.",
+    "transfer": "The West-to-East transfer study: VGG-ish, Musicnn, AST (+ MERT) across datasets (miniature default).",
     "reproduce": "Run the whole CultureMERT study (miniature by default, full scale with --preset culturemert-95m).",
 }
 
