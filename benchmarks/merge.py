@@ -60,7 +60,7 @@ def write_inputs(folder, quick, num_models, pico=False):
     import torch
     from safetensors.torch import save_file
 
-    from hf_culturemert.modeling_mert import MERTModel
+    from hf_culturemert.models.mert.modeling_mert import MERTModel
 
     config = build_config(quick, pico)
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ import time
 import torch
 
 from hf_culturemert.export import reference_config
-from hf_culturemert.modeling_mert import MERTForPreTraining, compute_span_mask
+from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, compute_span_mask
 from hf_culturemert.pretraining.collator import noise_mixup
 from hf_culturemert.pretraining.flops import device_peak_tflops, forward_flops_per_second
 from hf_culturemert.teachers import CQTTeacher, EncodecTeacher, model_frames
@@ -61,7 +61,7 @@ def main():
 
     config = reference_config(args.config) if args.config in ("95M", "330M") else None
     if config is None:
-        from hf_culturemert.configuration_mert import MERTConfig
+        from hf_culturemert.models.mert.configuration_mert import MERTConfig
 
         config = MERTConfig.from_json_file(args.config)
     config.feature_grad_mult = 0.1

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hf_culturemert.commands.convert_fairseq import main as convert_main
-from hf_culturemert.modeling_mert import MERTForPreTraining, MERTModel
+from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, MERTModel
 from hf_culturemert.pretraining import HEADS_FILE, convert_fairseq_checkpoint, load_pretraining_model
 from hf_culturemert.pretraining.testing import tiny_pretraining_config
 

@@ -13,8 +13,9 @@ import types
 import pytest
 import torch
 
-from hf_culturemert import MERTForAudioTagging, MERTForPreTraining, MERTModel, configuration_mert
-from hf_culturemert.configuration_mert import AUTO_MAP
+from hf_culturemert import MERTForAudioTagging, MERTForPreTraining, MERTModel
+from hf_culturemert.models.mert import configuration_mert
+from hf_culturemert.models.mert.configuration_mert import AUTO_MAP
 from hf_culturemert.export import save_model_folder, tagging_model
 from hf_culturemert.testing import random_model, sine_wave, tiny_mert_config
 
@@ -115,7 +116,7 @@ def test_published_checkpoint_is_resaved_with_its_stale_auto_map_replaced(tmp_pa
 
     monkeypatch.setattr(configuration_mert, "_replaced_auto_map_logged", False)
     published = _published_layout(tmp_path / "published", random_model(seed=4))
-    with caplog.at_level(logging.INFO, logger="hf_culturemert.configuration_mert"):
+    with caplog.at_level(logging.INFO, logger="hf_culturemert.models.mert.configuration_mert"):
         backbone = AutoModel.from_pretrained(published, trust_remote_code=True)
         tagger = MERTForAudioTagging.from_pretrained(published, num_labels=len(TAGS),
                                                      id2label=dict(enumerate(TAGS)))

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from hf_culturemert.merging import (ARCHITECTURE_FIELDS, MergeRecipe, SafetensorsStreamWriter, dare_seed,
                                     merge_models, run_merge)
 from hf_culturemert.merging.checkpoints import HEADS_FILE
-from hf_culturemert.modeling_mert import MERTForPreTraining, MERTModel
+from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, MERTModel
 from hf_culturemert.testing import random_model, tiny_mert_config
 
 LAMBDA = 0.2

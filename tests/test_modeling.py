@@ -356,10 +356,10 @@ def test_remote_code_loads_without_the_package(tmp_path):
 
 def test_remote_code_files_import_only_torch_and_public_transformers():
     import ast
-    from hf_culturemert.export import PACKAGE_DIR, REMOTE_CODE_FILES
+    from hf_culturemert.export import MERT_DIR, REMOTE_CODE_FILES
 
     for name in REMOTE_CODE_FILES:
-        tree = ast.parse((PACKAGE_DIR / name).read_text())
+        tree = ast.parse((MERT_DIR / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 root = node.module.split(".")[0]

@@ -11,7 +11,7 @@ from transformers import AutoModel, HfArgumentParser
 
 import hf_culturemert  # noqa: F401  (registers the Auto classes)
 from hf_culturemert.export import save_model_folder
-from hf_culturemert.modeling_mert import MERTForPreTraining, MERTModel, compute_span_mask
+from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, MERTModel, compute_span_mask
 from hf_culturemert.pretraining import (HEADS_FILE, MERTPretrainingCollator, MERTPretrainingTrainer,
                                         NonFiniteLossError, PretrainingArguments, forward_flops_per_second,
                                         load_pretraining_model, load_recipe, noise_mixup, run_pretraining,

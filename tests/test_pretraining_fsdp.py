@@ -39,8 +39,8 @@ from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy
 from torch.distributed.tensor import DTensor, Shard
 from accelerate.utils import FullyShardedDataParallelPlugin
 from accelerate.utils.fsdp_utils import fsdp2_prepare_model
-from hf_culturemert.configuration_mert import MERTConfig
-from hf_culturemert.modeling_mert import MERTForPreTraining
+from hf_culturemert.models.mert.configuration_mert import MERTConfig
+from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining
 from hf_culturemert.pretraining import save_pretraining_output
 
 work = sys.argv[1]
@@ -116,7 +116,7 @@ dist.destroy_process_group()
 
 
 def _setup(work):
-    from hf_culturemert.modeling_mert import MERTForPreTraining, compute_span_mask
+    from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, compute_span_mask
     from hf_culturemert.pretraining.testing import tiny_pretraining_config, tiny_teachers
     from hf_culturemert.testing import sine_wave
 
@@ -139,7 +139,7 @@ def _setup(work):
 
 def _single_process(config, init, batch, world=2):
     """The same steps in one process: the mean of the per-rank losses (what FSDP's averaged gradients descend)."""
-    from hf_culturemert.modeling_mert import MERTForPreTraining
+    from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining
 
     model = MERTForPreTraining(config)
     model.load_state_dict(init)
@@ -325,7 +325,7 @@ def test_trainer_under_accelerate_fsdp2_checkpoints_and_resumes_to_the_same_weig
     assert resumed["digest"] == uninterrupted["digest"]
     from safetensors.torch import load_file
 
-    from hf_culturemert.modeling_mert import MERTModel
+    from hf_culturemert.models.mert.modeling_mert import MERTModel
 
     final, expected = (load_file(tmp_path / name / "model.safetensors") for name in ("resumed", "uninterrupted"))
     assert final.keys() == expected.keys()

@@ -5,7 +5,7 @@ import torch
 from transformers import HfArgumentParser
 
 from hf_culturemert.export import save_model_folder
-from hf_culturemert.modeling_mert import MERTModel
+from hf_culturemert.models.mert.modeling_mert import MERTModel
 from hf_culturemert.pretraining import (HEADS_FILE, PretrainingArguments, apply_lora, load_lora_model,
                                         load_pretraining_model, lora_task_vector, merge_lora_adapter,
                                         run_pretraining, save_lora_adapter)

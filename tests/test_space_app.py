@@ -249,7 +249,7 @@ def test_demo_command_help(capsys):
 def test_shipped_stand_ins_are_weights_and_config_only(repo_root, offline_models, tmp_path):
     """One copy of the remote code (the package's): the Space's stand-ins load with the package's classes."""
     from hf_culturemert.demo import save_stand_in
-    from hf_culturemert.modeling_mert import MERTModel
+    from hf_culturemert.models.mert.modeling_mert import MERTModel
     from hf_culturemert.testing import random_model, tiny_mert_config
 
     folders = sorted((repo_root / "spaces" / "culturemert-demo" / "heads").glob("tiny--*/model"))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hf_culturemert.modeling_mert import MERTModel
+from hf_culturemert.models.mert.modeling_mert import MERTModel
 from hf_culturemert.pretraining.testing import light_cqt_teacher, tiny_pretraining_config
 from hf_culturemert.teachers import (CQT_PARAMETERS, CQTTeacher, EncodecTeacher, align_frames, build_encodec_teacher,
                                      model_frames, tiny_encodec_config)

@@ -6,8 +6,8 @@ Importing the package registers the MERT classes with ``AutoConfig`` / ``AutoMod
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining
 
-from .configuration_mert import MERTConfig
-from .modeling_mert import MERTForAudioTagging, MERTForPreTraining, MERTModel, MERTPreTrainedModel
+from .models.mert.configuration_mert import MERTConfig
+from .models.mert.modeling_mert import MERTForAudioTagging, MERTForPreTraining, MERTModel, MERTPreTrainedModel
 
 __version__ = "0.1.0"
 

@@ -11,12 +11,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from .configuration_mert import AUTO_MAP, MERTConfig
-from .modeling_mert import MERTModel, mert_feature_extractor
+from .models.mert.configuration_mert import AUTO_MAP, MERTConfig
+from .models.mert.modeling_mert import MERTModel, mert_feature_extractor
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+MERT_DIR = PACKAGE_DIR / "models" / "mert"  # the MERT family's Hub files
 REMOTE_CODE_FILES = ("configuration_mert.py", "modeling_mert.py")
 CONFIG_DIR = PACKAGE_DIR / "resources" / "configs"
 HUB_IDS = {
@@ -45,7 +46,7 @@ def write_remote_code(folder):
     themselves (merging) instead of calling ``save_pretrained``."""
     folder = Path(folder)
     for name in REMOTE_CODE_FILES:
-        shutil.copyfile(PACKAGE_DIR / name, folder / name)
+        shutil.copyfile(MERT_DIR / name, folder / name)
 
 
 def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard_size="5GB"):
@@ -65,7 +66,7 @@ def tagging_model(backbone, tags, use_weighted_layer_sum=True, **config_override
     """A ``MERTForAudioTagging`` on ``backbone`` (a model, folder, Hub id or short name) for the tag vocabulary
     ``tags``: ``id2label``/``label2id`` carry the tag names and ``problem_type`` is multi-label, so the saved folder
     works with ``pipeline("audio-classification", trust_remote_code=True)`` (independent sigmoid scores)."""
-    from .modeling_mert import MERTForAudioTagging
+    from .models.mert.modeling_mert import MERTForAudioTagging
 
     tags = [str(tag) for tag in tags]
     if not tags:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .modeling_mert import (MERTAttention, MERTFeatureEncoder, MERTFeedForward, MERTPositionalConvEmbedding,
+from .models.mert.modeling_mert import (MERTAttention, MERTFeatureEncoder, MERTFeedForward, MERTPositionalConvEmbedding,
                             conv_output_lengths)
 
 logger = logging.getLogger(__name__)

@@ -245,7 +245,7 @@ def run_reproduce(args: ReproduceArguments):
             import torch
 
             from .export import load_model, save_model_folder
-            from .modeling_mert import MERTModel
+            from .models.mert.modeling_mert import MERTModel
 
             torch.manual_seed(args.seed)
             folder = models_dir / "random-init"

@@ -32,7 +32,7 @@ CQT_PARAMETERS = dict(sr=SAMPLING_RATE, hop_length=HOP_LENGTH, fmin=32.7, n_bins
 
 def model_frames(num_samples, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2)):
     """Frames of the MERT CNN for ``num_samples`` samples (374 for 5 s at 24 kHz)."""
-    from .modeling_mert import conv_output_lengths
+    from .models.mert.modeling_mert import conv_output_lengths
 
     return int(conv_output_lengths(int(num_samples), list(conv_kernel), list(conv_stride)))
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from .configuration_mert import MERTConfig
+from .models.mert.configuration_mert import MERTConfig
 
 
 def tiny_mert_config(**overrides):
@@ -38,7 +38,7 @@ def sine_wave(seconds=1.0, frequency=440.0, sampling_rate=24000, amplitude=0.5, 
 
 def random_model(config=None, seed=0, model_class=None):
     """A randomly initialised model, reproducible by seed."""
-    from .modeling_mert import MERTModel
+    from .models.mert.modeling_mert import MERTModel
 
     torch.manual_seed(seed)
     return (model_class or MERTModel)(config or tiny_mert_config()).eval()

@@ -19,7 +19,7 @@ from typing import Optional
 
 import torch
 
-from ..configuration_mert import MERTConfig
+from ..models.mert.configuration_mert import MERTConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """Model families, one folder each, with each family's Hub remote-code files kept together (transformers' layout).
 
+* ``mert/``: ``configuration_mert.py`` + ``modeling_mert.py`` (MERT-v1 / CultureMERT backbone, pre-training and
+  tagging heads); ``hf_culturemert.configuration_mert`` / ``.modeling_mert`` remain aliases of these modules;
 * ``vggish/``: ``configuration_vggish.py`` + ``modeling_vggish.py`` (the study's short-chunk CNN tagger);
 * ``musicnn/``: ``configuration_musicnn.py`` + ``modeling_musicnn.py``;
 * ``ast/``: transformers' own ``ASTForAudioClassification`` at the study's geometry, and its ImageNet (DeiT)
   initialisation; no remote code of ours besides the front end;
 * ``mel/``: ``feature_extraction_mel.py``, the one mel front end saved beside all three (``AutoFeatureExtractor``).
 
-MERT's files still live at the package root (``configuration_mert.py``, ``modeling_mert.py``); they move to
-``models/mert/`` in a later step (see the README's layout note).
 """
 
 from .mel import MelSpectrogramFeatureExtractor

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..modeling_mert import compute_span_mask, conv_output_lengths
+from ..models.mert.modeling_mert import compute_span_mask, conv_output_lengths
 from ..teachers import HOP_LENGTH, align_frames
 
 logger = logging.getLogger(__name__)

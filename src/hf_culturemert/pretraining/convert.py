@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ..configuration_mert import MERTConfig
-from ..modeling_mert import MERTForPreTraining
+from ..models.mert.configuration_mert import MERTConfig
+from ..models.mert.modeling_mert import MERTForPreTraining
 
 logger = logging.getLogger(__name__)
 

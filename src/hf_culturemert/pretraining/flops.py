@@ -7,7 +7,7 @@ counted as 3x the forward (forward + backward), the usual MFU convention.
 
 import torch
 
-from ..modeling_mert import conv_output_lengths
+from ..models.mert.modeling_mert import conv_output_lengths
 
 # Dense bf16 tensor-core peaks (TFLOP/s) of common accelerators, for the MFU estimate.
 PEAK_TFLOPS_BF16 = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..modeling_mert import MERTModel
+from ..models.mert.modeling_mert import MERTModel
 from .arguments import DEFAULT_LORA_TARGETS
 from .modeling import save_heads
 

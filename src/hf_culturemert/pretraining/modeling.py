@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..configuration_mert import MERTConfig
-from ..modeling_mert import MERTForPreTraining
+from ..models.mert.configuration_mert import MERTConfig
+from ..models.mert.modeling_mert import MERTForPreTraining
 
 logger = logging.getLogger(__name__)
 

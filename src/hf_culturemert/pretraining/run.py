@@ -122,7 +122,7 @@ def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=
 
 def _save_final(trainer, args, output_dir, summary):
     """Gather the weights (FSDP-safe), then the main process writes the Hub-ready folder and the marker."""
-    from ..modeling_mert import MERTForPreTraining
+    from ..models.mert.modeling_mert import MERTForPreTraining
     from .lora import is_lora_model, save_lora_adapter
 
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)

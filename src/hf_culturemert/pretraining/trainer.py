@@ -94,7 +94,7 @@ class _CollatorEpochCallback(TrainerCallback):
 
 
 class MERTPretrainingTrainer(Trainer):
-    """``Trainer`` for :class:`~hf_culturemert.modeling_mert.MERTForPreTraining` with MERT's teachers."""
+    """``Trainer`` for :class:`~hf_culturemert.models.mert.modeling_mert.MERTForPreTraining` with MERT's teachers."""
 
     def __init__(self, model=None, args=None, encodec_teacher=None, cqt_teacher=None, **kwargs):
         super().__init__(model=model, args=args, **kwargs)
@@ -153,7 +153,7 @@ class MERTPretrainingTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss
     def _num_frames(self, num_samples):
-        from ..modeling_mert import conv_output_lengths
+        from ..models.mert.modeling_mert import conv_output_lengths
 
         return int(conv_output_lengths(int(num_samples), *self._conv))
 

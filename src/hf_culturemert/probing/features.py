@@ -42,7 +42,7 @@ def load_backbone(model):
         try:
             from ..export import load_model
         except ImportError:  # export not available: plain from_pretrained
-            from ..modeling_mert import MERTModel
+            from ..models.mert.modeling_mert import MERTModel
 
             return MERTModel.from_pretrained(str(model))
         return load_model(str(model))

@@ -114,7 +114,7 @@ def build_tagger(family, tags, size="published", init="random", seed=0, deit=Non
         elif init != "random":
             raise ValueError(f"Unknown AST initialisation {init!r}; use 'imagenet' or 'random'")
         return model
-    from ..modeling_mert import MERTForAudioTagging
+    from ..models.mert.modeling_mert import MERTForAudioTagging
 
     return MERTForAudioTagging(config)
 
@@ -182,7 +182,7 @@ def load_tagger(folder):
         raise FileNotFoundError(f"{folder} has no config.json: not a model folder written by the transfer study")
     model_type = json.loads(config.read_text()).get("model_type")
     if model_type == "mert_model":
-        from ..modeling_mert import MERTForAudioTagging
+        from ..models.mert.modeling_mert import MERTForAudioTagging
 
         return MERTForAudioTagging.from_pretrained(folder), None
     from ..models import MelSpectrogramFeatureExtractor

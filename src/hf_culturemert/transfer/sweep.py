@@ -207,7 +207,7 @@ def _new_model(plan, model, tags, train_inputs):
             net = build_tagger("mert", tags, size="miniature", seed=plan.args.seed)
         else:
             from ..export import load_model
-            from ..modeling_mert import MERTForAudioTagging
+            from ..models.mert.modeling_mert import MERTForAudioTagging
             from .models import tagger_config
 
             # the package's loader: published checkpoints (legacy weight-norm names, .bin) load on any transformers
