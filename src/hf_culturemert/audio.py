@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 SAMPLING_RATE = 24000
 MIN_SAMPLES = 400  # one MERT frame (the CNN's receptive field)
 SILENCE_PEAK = 1e-5
+DURATION_TOLERANCE_SECONDS = 0.25  # decoded vs. header duration: larger gaps are warned about
+DURATION_TOLERANCE_FRACTION = 0.02
+MAX_CHANNELS = 8  # (samples, channels) arrays with at most this many channels are down-mixed
 
 
 def _source_name(source):
@@ -55,7 +58,23 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
         raise ValueError(f"Could not decode audio {name}: {error}. Is it a valid audio/video file? "
                          "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
     array = samples.data.mean(0).numpy().astype(np.float32, copy=False)
+    if start_seconds is None and end_seconds is None:
+        _check_duration(decoder, array.size / float(sampling_rate), name)
     return _check_loaded(array, name, allow_silent)
+
+
+def _check_duration(decoder, decoded_seconds, name):
+    """Warn when the decoded audio is shorter or longer than the container says (truncated or corrupt files)."""
+    try:
+        declared = decoder.metadata.duration_seconds_from_header
+    except AttributeError:
+        return None
+    if declared is None or not np.isfinite(declared) or declared <= 0:
+        return None
+    if abs(decoded_seconds - declared) > max(DURATION_TOLERANCE_SECONDS, DURATION_TOLERANCE_FRACTION * declared):
+        logger.warning("Audio %s: decoded %.2f s but its header declares %.2f s; the file is probably truncated or "
+                       "corrupt (features cover only what decoded)", name, decoded_seconds, declared)
+    return declared
 
 
 def _check_loaded(array, name, allow_silent):
@@ -96,6 +115,10 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
     if waveform.dim() not in (1, 2):
         raise ValueError(f"`waveform` must be mono audio of shape (samples,) or a batch (batch, samples); got shape "
                          f"{tuple(waveform.shape)}. Down-mix multi-channel audio first (e.g. waveform.mean(0)).")
+    if waveform.dim() == 2 and waveform.shape[1] <= MAX_CHANNELS < waveform.shape[0]:
+        # soundfile's (samples, channels) layout: a batch of clips each shorter than one frame cannot be meant
+        logger.info("Down-mixing %d channels (samples, channels) to mono", waveform.shape[1])
+        waveform = waveform.mean(1)
     if waveform.numel() == 0 or waveform.shape[-1] == 0:
         raise ValueError("`waveform` is empty")
     if not torch.isfinite(waveform).all():
@@ -113,7 +136,8 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
         raise ValueError(f"`waveform` has {waveform.shape[-1]} samples at {target_rate} Hz, shorter than one MERT "
                          f"frame ({MIN_SAMPLES} samples = {1000 * MIN_SAMPLES / target_rate:.1f} ms)")
     if check_silence and float(waveform.abs().max()) < SILENCE_PEAK:
-        raise ValueError("`waveform` is silent (peak amplitude below 1e-5); nothing to analyse")
+        raise ValueError(f"`waveform` is silent (peak amplitude below {SILENCE_PEAK}); nothing to analyse "
+                         "(pass allow_silent=True to accept silence)")
     return waveform
 
 

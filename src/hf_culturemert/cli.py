@@ -30,6 +30,19 @@ def _usage():
     return "\n".join(lines)
 
 
+def _is_user_error(error):
+    """Expected user errors are reported in one line; anything else keeps its traceback (a bug to report)."""
+    if isinstance(error, (ValueError, FileNotFoundError, RuntimeError, PermissionError, IsADirectoryError,
+                          NotADirectoryError, FileExistsError)):
+        return True
+    return type(error).__name__ in _ONE_LINE_ERRORS
+
+
+# exception classes of dependencies, matched by name so that the CLI imports none of them up front
+_ONE_LINE_ERRORS = {"SafetensorError", "ArrowInvalid", "ArrowIOError", "HfHubHTTPError", "RepositoryNotFoundError",
+                    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "UnpicklingError"}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -40,11 +53,18 @@ def main(argv=None):
     if name not in COMMANDS:
         sys.stderr.write(f"culturemert: unknown command {name!r}\n\n{_usage()}\n")
         return 2
+    if not any(a in ("-h", "--help") for a in argv[1:]):
+        import hf_culturemert
+
+        hf_culturemert.register_auto_classes()  # deferred by the package while the command line starts
     module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
     try:
         return int(module.main(argv[1:]) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:  # user-facing errors: no traceback
-        sys.stderr.write(f"culturemert {name}: error: {error}\n")
+    except Exception as error:  # noqa: BLE001 -- re-raised unless it is an expected user error
+        if not _is_user_error(error):
+            raise
+        text = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+        sys.stderr.write(f"culturemert {name}: error: {text}\n")
         return 1
 
 

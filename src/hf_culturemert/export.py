@@ -76,6 +76,9 @@ def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard
         (folder / "README.md").write_text(str(card_text), encoding="utf-8")
     for name, text in (extra_files or {}).items():
         (folder / name).write_text(text, encoding="utf-8")
+    from .outputs import fix_modes
+
+    fix_modes(folder)  # save_pretrained's safetensors are 0600; follow the umask like every other tool
     logger.info("Saved Hub-ready model folder %s", folder)
     return folder
 

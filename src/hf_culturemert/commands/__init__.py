@@ -1,0 +1,14 @@
+"""Sub-commands of ``culturemert``: one module each, exposing ``main(argv) -> int``; heavy imports inside ``main``."""
+
+
+def make_parser(command, dataclass_types):
+    """``HfArgumentParser`` whose usage line names the sub-command and whose ``--no_X`` flags have their own help."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(dataclass_types, prog=f"culturemert {command}")
+    for action in parser._actions:
+        negatives = [s for s in action.option_strings if s.startswith("--no_") or s.startswith("--no-")]
+        if negatives and action.const is False:
+            positive = negatives[0][5:]
+            action.help = f"Turn --{positive} off (same as --{positive} false)."
+    return parser

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..configuration_mert import MERTConfig
 from ..modeling_mert import MERTForPreTraining
@@ -107,7 +107,9 @@ def load_heads(model, heads_path):
 def save_heads(model, folder):
     """Write the pre-training heads of ``model`` to ``folder/pretraining_heads.safetensors``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if is_head_key(k)}
-    save_file(state, str(Path(folder) / HEADS_FILE), metadata={"format": "pt"})
+    from ..outputs import save_safetensors
+
+    save_safetensors(state, Path(folder) / HEADS_FILE, metadata={"format": "pt"})
     return Path(folder) / HEADS_FILE
 
 
