@@ -148,8 +148,9 @@ def ensure_writable_dir(folder, argument):
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as error:
-        raise OutputExistsError(f"{argument} {folder}: {error.filename or folder} is a file, not a folder") from error
+    except (FileExistsError, NotADirectoryError) as error:
+        raise OutputExistsError(f"{argument} {folder}: {error.filename or folder} or a folder above it is a file, "
+                                "not a folder; choose another path") from error
     except PermissionError as error:
         raise OutputExistsError(f"{argument} {folder}: permission denied creating {error.filename or folder}; "
                                 "choose a folder you can write") from error
