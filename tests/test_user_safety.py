@@ -257,3 +257,18 @@ def test_model_folders_follow_the_umask(tmp_path):
         os.umask(old)
     weights = list((tmp_path / "model").glob("*.safetensors"))
     assert weights and all(stat.S_IMODE(os.stat(p).st_mode) == 0o640 for p in weights)
+
+
+# ------------------------------------------------------------------------------------------------- evaluate: 5
+def test_evaluate_refuses_to_overwrite_results_it_did_not_write(tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "results.md").write_text("my own table")
+    code, _, err = run_cli("evaluate", "--models", "some/model", "--datasets", "lyra", "--output", existing)
+    line = one_line_error(err, "evaluate")
+    assert code == 1 and str(existing / "results.md") in line and "--overwrite" in line
+    assert (existing / "results.md").read_text() == "my own table"
+    from hf_culturemert.probing import evaluate_models
+
+    with pytest.raises(ValueError, match="--overwrite"):
+        evaluate_models(["some/model"], ["lyra"], existing)
