@@ -1,6 +1,7 @@
 """MERT pre-training on Trainer: collator, objective, NaN stop, starting points, outputs, recipes."""
 
 import json
+from pathlib import Path
 import logging
 
 import numpy as np
@@ -403,3 +404,34 @@ def test_masking_switched_off_predicts_every_frame(tmp_path):
     frames = model_frames(batch["input_values"].shape[1])
     assert torch.isfinite(loss) and outputs.codebook_logits.shape[0] == 2 * frames  # every frame is a target
     assert not outputs.mask_time_indices.any()
+
+
+def test_skip_and_resume_refuse_other_settings_and_name_them(tmp_path):
+    """Issue 17.7: the settings are stored with every run; a complete or resumable run with other settings is
+    refused (naming each difference), never silently kept."""
+    from hf_culturemert.pretraining.run import SETTINGS_FILE
+
+    args = make_args(tmp_path, max_steps=2, save_steps=1, keep_checkpoints=True,
+                     config_name=str(tmp_path / "config.json"), encodec_model="random-tiny")
+    tiny_pretraining_config().to_json_file(str(tmp_path / "config.json"))
+    _, cqt = tiny_teachers()
+    output = run_pretraining(args, cqt_teacher=cqt)
+    stored = json.loads((Path(output) / SETTINGS_FILE).read_text())
+    assert stored["learning_rate"] == 1e-3
+    before = (Path(output) / "model.safetensors").read_bytes()
+    changed = make_args(tmp_path, max_steps=2, save_steps=1, keep_checkpoints=True, learning_rate=0.05,
+                        config_name=str(tmp_path / "config.json"), encodec_model="random-tiny")
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.05.*refusing to skip"):
+        run_pretraining(changed, cqt_teacher=cqt)
+    assert (Path(output) / "model.safetensors").read_bytes() == before
+    assert run_pretraining(args, cqt_teacher=cqt) == output  # same settings: still skipped
+    # an interrupted run (checkpoints, no completion marker) resumed with other settings is refused as well
+    (Path(output) / "pretraining_complete.json").unlink()
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.05.*refusing to resume from .*checkpoint-2"):
+        run_pretraining(changed, cqt_teacher=cqt)
+
+
+def test_negative_learning_rate_is_refused_before_any_folder(tmp_path):
+    with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0, got -0.1"):
+        make_args(tmp_path, learning_rate=-0.1)
+    assert not (tmp_path / "run").exists()

@@ -63,7 +63,7 @@ def main(argv=None):
     except Exception as error:  # noqa: BLE001 -- re-raised unless it is an expected user error
         if not _is_user_error(error):
             raise
-        text = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+        text = " ".join(str(error).split()) or type(error).__name__  # one line, every part of the message
         sys.stderr.write(f"culturemert {name}: error: {text}\n")
         return 1
 
