@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def run_cli(*args, **kwargs):
+def run_cli(*args, env=None, **kwargs):
     """Run ``python -m hf_culturemert.cli`` in a fresh process: (exit code, stdout, stderr)."""
     done = subprocess.run([sys.executable, "-m", "hf_culturemert.cli", *map(str, args)], capture_output=True,
-                          text=True, env=ENV, **kwargs)
+                          text=True, env=env or ENV, **kwargs)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -272,3 +272,38 @@ def test_evaluate_refuses_to_overwrite_results_it_did_not_write(tmp_path):
 
     with pytest.raises(ValueError, match="--overwrite"):
         evaluate_models(["some/model"], ["lyra"], existing)
+
+
+# ------------------------------------------------------------------------------------- model loading errors
+def _hub_unreachable_env():
+    # a reserved, unresolvable endpoint: the probe fails at once on any machine, online or not
+    return {**ENV, "HF_ENDPOINT": "https://hub.invalid", "HF_HUB_CACHE": "/nonexistent-culturemert-cache",
+            "HF_HUB_OFFLINE": "0"}
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", "--audio", "{song}", "--model", "m-a-p/MERT-v1-95M"],
+    ["embed", "--audio", "{song}"],  # the default model
+    ["probe", "--model", "someone/some-model", "--dataset", "lyra"],
+    ["evaluate", "--models", "someone/some-model", "--datasets", "lyra", "--output", "{tmp}/ev"],
+    ["pretrain", "--model_name_or_path", "someone/some-model", "--train_datasets", "sine:4:0", "--output_dir",
+     "{tmp}/run", "--max_steps", "1", "--use_cpu", "true", "--report_to", "none"],
+])
+def test_hub_unreachable_is_one_line_at_once(tmp_path, command):
+    song = _tone(tmp_path / "song.wav")
+    args = [part.format(song=song, tmp=tmp_path) for part in command]
+    code, _, err = run_cli(*args, env=_hub_unreachable_env(), timeout=120)
+    line = one_line_error(err, args[0])
+    assert code == 1 and "Hugging Face Hub is unreachable" in line and "tiny-random" in line
+    assert "cannot connect to hub.invalid" in line
+
+
+def test_truncated_safetensors_names_the_file(tmp_path):
+    from hf_culturemert.export import save_model_folder
+
+    folder = save_model_folder(random_model(seed=0), tmp_path / "model")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    code, _, err = run_cli("embed", "--audio", _tone(tmp_path / "song.wav"), "--model", folder)
+    line = one_line_error(err, "embed")
+    assert code == 1 and str(weights) in line and "truncated or corrupt" in line

@@ -38,6 +38,10 @@ def default_cache_dir():
 
 def load_backbone(model):
     """A ``MERTModel`` from a path / Hub id / short name, or the backbone of a model object (``.mert`` if present)."""
+    if isinstance(model, str) and model == "tiny-random":  # the offline demo model, as in `culturemert embed`
+        from ..testing import random_model
+
+        return random_model()
     if isinstance(model, (str, os.PathLike)):
         try:
             from ..export import load_model
