@@ -307,3 +307,32 @@ def test_truncated_safetensors_names_the_file(tmp_path):
     code, _, err = run_cli("embed", "--audio", _tone(tmp_path / "song.wav"), "--model", folder)
     line = one_line_error(err, "embed")
     assert code == 1 and str(weights) in line and "truncated or corrupt" in line
+
+
+# -------------------------------------------------------------------------------------------------- push errors
+@pytest.fixture
+def model_dir(tmp_path):
+    from hf_culturemert.export import save_model_folder
+
+    return save_model_folder(random_model(seed=0), tmp_path / "model", card_text="---\nlicense: mit\n---\n# tiny\n")
+
+
+def test_push_offline_is_one_line_about_the_network(model_dir, tmp_path):
+    env = {**ENV, "HF_ENDPOINT": "https://hub.invalid", "HF_HUB_OFFLINE": "0", "HF_TOKEN": "hf_x"}
+    code, _, err = run_cli("push", "model", model_dir, "--repo-id", "me/x", env=env, timeout=120)
+    line = one_line_error(err, "push")
+    assert code == 1 and "Hugging Face Hub at https://hub.invalid is unreachable" in line and "--dry-run" in line
+
+
+def test_push_without_a_token_is_one_line_about_the_token(model_dir, tmp_path):
+    import socket
+
+    with socket.socket() as listener:  # something answers at the endpoint, so only the token is missing
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        env = {**ENV, "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}", "HF_HUB_OFFLINE": "0",
+               "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN": ""}
+        env.pop("HF_TOKEN_PATH", None)
+        code, _, err = run_cli("push", "model", model_dir, "--repo-id", "me/x", env=env, timeout=120)
+    line = one_line_error(err, "push")
+    assert code == 1 and "no Hugging Face token" in line and "HF_TOKEN" in line

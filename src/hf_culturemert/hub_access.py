@@ -22,11 +22,20 @@ def hub_endpoint():
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
-def hub_unreachable_reason(timeout=3.0):
+def _offline_mode():
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)  # what huggingface_hub itself obeys (read at its import)
+    except ImportError:
+        return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hub_unreachable_reason(timeout=3.0, endpoint=None):
     """None when a TCP connection to the Hub endpoint opens within ``timeout`` seconds, else why not (cached)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+    if _offline_mode():
         return "HF_HUB_OFFLINE is set"
-    endpoint = hub_endpoint()
+    endpoint = (endpoint or hub_endpoint()).rstrip("/")
     if endpoint not in _probe_cache:
         parsed = urlparse(endpoint)
         host = parsed.hostname or "huggingface.co"
@@ -77,3 +86,32 @@ def describe_load_error(source, error, argument="--model"):
     first = " ".join(str(error).split()) or type(error).__name__
     return ValueError(f"{argument} {source}: cannot read the model in {where} ({type(error).__name__}: {first}); the "
                       "file is probably truncated or corrupt: copy or download it again")
+
+
+def check_upload_access(repo_id, endpoint=None, token=None):
+    """Before an upload: the Hub must answer and a token must exist; ValueError (one line) otherwise."""
+    endpoint = endpoint or hub_endpoint()
+    reason = hub_unreachable_reason(endpoint=endpoint)
+    if reason is not None:
+        raise ValueError(f"Cannot push to {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({reason}); "
+                         "check the network (or unset HF_HUB_OFFLINE), or check the folder with --dry-run offline")
+    if token is None:
+        from huggingface_hub import get_token
+
+        token = get_token()
+    if not token:
+        raise ValueError(f"Cannot push to {repo_id}: no Hugging Face token; set $HF_TOKEN or run `hf auth login` "
+                         "(a token with write access)")
+
+
+def describe_upload_error(repo_id, error):
+    """A one-line ValueError for a failed create_repo / upload (token rejected, no access, network)."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    first = " ".join(str(error).split())[:300] or type(error).__name__
+    if status in (401, 403):
+        return ValueError(f"Cannot push to {repo_id}: the Hub refused the token (HTTP {status}); check that $HF_TOKEN "
+                          "or `hf auth login` holds a token with write access to that namespace")
+    if status is not None:
+        return ValueError(f"Cannot push to {repo_id}: the Hub answered HTTP {status} ({first})")
+    return ValueError(f"Cannot push to {repo_id}: network error talking to the Hub ({type(error).__name__}: {first}); "
+                      "check the connection and retry")
