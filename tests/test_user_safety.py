@@ -336,3 +336,26 @@ def test_push_without_a_token_is_one_line_about_the_token(model_dir, tmp_path):
         code, _, err = run_cli("push", "model", model_dir, "--repo-id", "me/x", env=env, timeout=120)
     line = one_line_error(err, "push")
     assert code == 1 and "no Hugging Face token" in line and "HF_TOKEN" in line
+
+
+def test_convert_fairseq_on_a_text_file_names_the_file(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("1234 this is not a checkpoint\n")
+    code, _, err = run_cli("convert-fairseq", "--input", text, "--output", tmp_path / "out", "--trust-pickle")
+    line = one_line_error(err, "convert-fairseq")
+    assert code == 1 and str(text) in line and "is not a PyTorch/fairseq checkpoint" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["probe", "evaluate"])
+def test_malformed_parquet_is_one_line_naming_the_shard(tmp_path, command):
+    data = tmp_path / "broken" / "data"
+    data.mkdir(parents=True)
+    for split in ("train", "validation", "test"):
+        (data / f"{split}-00000-of-00001.parquet").write_text("garbage, not parquet")
+    (tmp_path / "broken" / "README.md").write_text("---\nlicense: mit\n---\n# broken\n")
+    args = (["probe", "--model", "tiny-random", "--dataset", tmp_path / "broken"] if command == "probe" else
+            ["evaluate", "--models", "tiny-random", "--datasets", tmp_path / "broken", "--output", tmp_path / "ev"])
+    code, _, err = run_cli(*args, "--cache_dir", tmp_path / "cache", env={**ENV, "HF_DATASETS_CACHE": str(tmp_path)})
+    line = one_line_error(err, command)
+    assert code == 1 and str(data / "train-00000-of-00001.parquet") + " is not a valid parquet file" in line
