@@ -359,3 +359,24 @@ def test_malformed_parquet_is_one_line_naming_the_shard(tmp_path, command):
     code, _, err = run_cli(*args, "--cache_dir", tmp_path / "cache", env={**ENV, "HF_DATASETS_CACHE": str(tmp_path)})
     line = one_line_error(err, command)
     assert code == 1 and str(data / "train-00000-of-00001.parquet") + " is not a valid parquet file" in line
+
+
+@pytest.mark.parametrize("command", ["embed", "synthesize", "pretrain", "probe", "evaluate"])
+def test_usage_line_names_the_subcommand(command, capsys):
+    try:
+        cli_main([command, "--help"])
+    except SystemExit as done:
+        assert done.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: culturemert {command}"), out[:200]
+
+
+def test_pretrain_help_shows_the_package_options_first(capsys):
+    assert cli_main(["pretrain", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--recipe" in out.split("culturemert pretrain options:")[0]
+    own = out.index("--train_datasets")
+    assert own < 4000 and "--help-all" in out and "--adam_beta1" not in out
+    assert cli_main(["pretrain", "--help-all"]) == 0
+    full = capsys.readouterr().out
+    assert full.index("--train_datasets") < full.index("--adam_beta1")
