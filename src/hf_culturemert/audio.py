@@ -52,15 +52,48 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
                                sample_rate=sampling_rate, num_channels=1)
         if start_seconds is not None or end_seconds is not None:
             samples = decoder.get_samples_played_in_range(start_seconds or 0.0, end_seconds)
+            array = samples.data[0].numpy()  # num_channels=1: the decoder down-mixed already; a view, no copy
+            del samples
         else:
-            samples = decoder.get_all_samples()
+            array = _decode_in_blocks(decoder, sampling_rate)
     except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"Could not decode audio {name}: {error}. Is it a valid audio/video file? "
                          "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
-    array = samples.data.mean(0).numpy().astype(np.float32, copy=False)
+    array = array.astype(np.float32, copy=False)
     if start_seconds is None and end_seconds is None:
         _check_duration(decoder, array.size / float(sampling_rate), name)
     return _check_loaded(array, name, allow_silent)
+
+
+DECODE_BLOCK_SECONDS = 60.0
+
+
+def _decode_in_blocks(decoder, sampling_rate):
+    """The whole stream as one float32 array, decoded block by block into a buffer sized from the header.
+
+    ``get_all_samples`` peaks at over twice the decoded audio (its frames, then their concatenation); filling a
+    preallocated buffer keeps the peak at the decoded audio plus one block. Consecutive ranges join sample-exactly.
+    """
+    declared = getattr(decoder.metadata, "duration_seconds_from_header", None)
+    if declared is None or not np.isfinite(declared) or declared <= 0:
+        return decoder.get_all_samples().data[0].numpy()
+    buffer = np.empty(int(np.ceil((declared + 1.0) * sampling_rate)), dtype=np.float32)
+    filled, start, block = 0, 0.0, DECODE_BLOCK_SECONDS
+    while True:
+        try:
+            chunk = decoder.get_samples_played_in_range(start, start + block).data[0].numpy()
+        except RuntimeError:
+            if filled == 0:
+                raise
+            break  # past the end of the stream (the header over-estimated it)
+        if filled + chunk.size > buffer.size:  # the header under-estimated the stream: grow (rare)
+            buffer = np.concatenate([buffer[:filled], np.empty(max(chunk.size, buffer.size // 2), np.float32)])
+        buffer[filled:filled + chunk.size] = chunk
+        filled += chunk.size
+        start += block
+        if chunk.size < int(block * sampling_rate) - 1:
+            break  # a short block is the last one
+    return buffer[:filled]
 
 
 def _check_duration(decoder, decoded_seconds, name):
@@ -80,9 +113,9 @@ def _check_duration(decoder, decoded_seconds, name):
 def _check_loaded(array, name, allow_silent):
     if array.size == 0:
         raise ValueError(f"Audio {name} decoded to zero samples (empty file or empty time range)")
-    if not np.isfinite(array).all():
+    if not np.isfinite(array.sum(dtype=np.float64)):  # NaN/inf propagate into the sum: no per-sample temporary
         raise ValueError(f"Audio {name} contains NaN or infinite samples")
-    if not allow_silent and float(np.abs(array).max()) < SILENCE_PEAK:
+    if not allow_silent and max(-float(array.min()), float(array.max())) < SILENCE_PEAK:
         raise ValueError(f"Audio {name} is silent (peak amplitude below {SILENCE_PEAK}); nothing to analyse")
     return array
 
@@ -121,7 +154,7 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
         waveform = waveform.mean(1)
     if waveform.numel() == 0 or waveform.shape[-1] == 0:
         raise ValueError("`waveform` is empty")
-    if not torch.isfinite(waveform).all():
+    if not bool(torch.isfinite(waveform.sum(dtype=torch.float64))):  # NaN/inf propagate: no per-sample temporary
         raise ValueError("`waveform` contains NaN or infinite values")
     waveform = waveform.float()
     if int(sampling_rate) != target_rate:

@@ -93,7 +93,7 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
     if wave.dim() != 1:
         raise ValueError(f"`extract_features` takes one recording of shape (samples,), got {tuple(wave.shape)}; "
                          "loop over a batch or call the model directly")
-    if not allow_silent and float(wave.abs().max()) < SILENCE_PEAK:
+    if not allow_silent and max(-float(wave.min()), float(wave.max())) < SILENCE_PEAK:  # no |wave| temporary
         raise ValueError(f"The recording is silent (peak amplitude below {SILENCE_PEAK}), which `load_audio` refuses "
                          "for files too; pass allow_silent=True to extract features of silence")
     for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
