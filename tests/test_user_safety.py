@@ -380,3 +380,35 @@ def test_pretrain_help_shows_the_package_options_first(capsys):
     assert cli_main(["pretrain", "--help-all"]) == 0
     full = capsys.readouterr().out
     assert full.index("--train_datasets") < full.index("--adam_beta1")
+
+
+def test_wav_header_followed_by_garbage_warns(tmp_path, caplog):
+    from hf_culturemert.audio import load_audio
+
+    full = _tone(tmp_path / "full.wav", 4.0)
+    data = full.read_bytes()
+    broken = tmp_path / "broken.wav"
+    header = data[: data.index(b"data") + 8]  # the header declares 4 s of samples ...
+    broken.write_bytes(header + np.random.default_rng(0).bytes(24000 * 2))  # ... 1 s of noise follows
+    with caplog.at_level("WARNING"):
+        load_audio(full)
+    assert "header declares" not in caplog.text
+    with caplog.at_level("WARNING"):
+        load_audio(broken)
+    assert str(broken) in caplog.text and "decoded 1.00 s but its header declares 4.00 s" in caplog.text
+
+
+def test_synthesize_into_a_read_only_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    """Root ignores chmod, so the permission error is simulated where the folder is created."""
+    original = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if "readonly" in str(self):
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    assert cli_main(["synthesize", "--output_dir", str(tmp_path / "readonly"), "--traditions", "lyra", "--size",
+                     "2", "--clip_seconds", "1.5", "--num_proc", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "permission denied creating" in err and "--output-dir" in err

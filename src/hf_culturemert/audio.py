@@ -61,7 +61,7 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
                          "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
     array = array.astype(np.float32, copy=False)
     if start_seconds is None and end_seconds is None:
-        _check_duration(decoder, array.size / float(sampling_rate), name)
+        _check_duration(decoder, array.size / float(sampling_rate), name, source)
     return _check_loaded(array, name, allow_silent)
 
 
@@ -96,10 +96,39 @@ def _decode_in_blocks(decoder, sampling_rate):
     return buffer[:filled]
 
 
-def _check_duration(decoder, decoded_seconds, name):
-    """Warn when the decoded audio is shorter or longer than the container says (truncated or corrupt files)."""
+def _wav_declared_seconds(source):
+    """Duration that a RIFF/WAVE file's ``data`` chunk declares (ffmpeg estimates it from the file size instead)."""
+    import struct
+
     try:
-        declared = decoder.metadata.duration_seconds_from_header
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:4096])
+        else:
+            with open(source, "rb") as handle:
+                head = handle.read(4096)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, block_align, rate = 12, None, None
+    while position + 8 <= len(head):
+        chunk, size = head[position:position + 4], struct.unpack("<I", head[position + 4:position + 8])[0]
+        if chunk == b"fmt " and position + 24 <= len(head):
+            rate = struct.unpack("<I", head[position + 12:position + 16])[0]
+            block_align = struct.unpack("<H", head[position + 20:position + 22])[0]
+        elif chunk == b"data":
+            if not rate or not block_align or size in (0, 0xFFFFFFFF):  # streamed wavs leave the size open
+                return None
+            return size / block_align / rate
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _check_duration(decoder, decoded_seconds, name, source=None):
+    """Warn when the decoded audio is shorter or longer than the container says (truncated or corrupt files)."""
+    declared = _wav_declared_seconds(source) if source is not None else None
+    try:
+        declared = declared or decoder.metadata.duration_seconds_from_header
     except AttributeError:
         return None
     if declared is None or not np.isfinite(declared) or declared <= 0:
