@@ -162,7 +162,7 @@ def write_long_wav(path, minutes, rate=24000):
     return path
 
 
-def run_memory(minutes_list):
+def run_memory(minutes_list, audio_format="wav"):
     """Peak RSS of `culturemert embed` per file length (fresh process each); prints a markdown table."""
     import subprocess
 
@@ -170,6 +170,11 @@ def run_memory(minutes_list):
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in minutes_list:
             path = write_long_wav(Path(tmp) / f"long_{minutes:g}min.wav", minutes)
+            if audio_format != "wav":
+                encoded = path.with_suffix(f".{audio_format}")
+                subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(path), str(encoded)], check=True)
+                path.unlink()
+                path = encoded
             env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
             done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(path)], capture_output=True, text=True,
                                   env=env, check=True)
@@ -177,6 +182,7 @@ def run_memory(minutes_list):
             decoded_mib = minutes * 60 * 24000 * 4 / 2 ** 20
             rows.append((minutes, windows, before_kib / 1024, peak_kib / 1024, decoded_mib))
             path.unlink()
+    print(f"\n{audio_format} files")
     print("\n| file | windows | RSS after imports (MiB) | peak RSS (MiB) | growth (MiB) | decoded audio (MiB) | "
           "growth / decoded |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -196,7 +202,8 @@ def main(argv=None):
     parser.add_argument("--files", type=int, default=None, help="audio files (default 16 CPU / 512 GPU; quick 3)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each file (quick: 10)")
     parser.add_argument("--window-seconds", type=float, default=30.0, help="probing window (quick: 10)")
-    parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="audio file format")
+    parser.add_argument("--format", default="wav", choices=["wav", "flac", "mp3"],
+                        help="audio file format (mp3: --memory only)")
     parser.add_argument("--cpu-batch-size", type=int, default=4)
     parser.add_argument("--gpu-batch-size", type=int, default=32)
     parser.add_argument("--num-workers", type=int, default=None, help="decoding workers (default: CPUs - 1, max 12)")
@@ -206,7 +213,7 @@ def main(argv=None):
                         help="instead: peak RSS of `culturemert embed` on files of these lengths (e.g. 10 30 60)")
     options = parser.parse_args(argv)
     if options.memory:
-        run_memory(options.memory)
+        run_memory(options.memory, options.format if options.format != "wav" else "wav")
         return 0
     if options.quick:
         options.seconds = min(options.seconds, 10.0)

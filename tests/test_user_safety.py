@@ -412,3 +412,19 @@ def test_synthesize_into_a_read_only_folder_is_one_line(tmp_path, capsys, monkey
                      "2", "--clip_seconds", "1.5", "--num_proc", "1"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "permission denied creating" in err and "--output-dir" in err
+
+
+def test_block_decoding_of_pcm_equals_decoding_in_one_go(tmp_path):
+    """load_audio decodes PCM files block by block (memory); the result is sample-identical to one call."""
+    from torchcodec.decoders import AudioDecoder
+
+    import hf_culturemert.audio as audio
+
+    rate, seconds = 48000, 3.5 * audio.DECODE_BLOCK_SECONDS
+    t = np.arange(int(rate * seconds)) / rate
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 331 * t)], axis=1)
+    sf.write(tmp_path / "long.wav", stereo.astype(np.float32), rate)  # resampled to 24 kHz and down-mixed
+    whole = AudioDecoder(str(tmp_path / "long.wav"), sample_rate=24000, num_channels=1).get_all_samples()
+    blocks = audio.load_audio(tmp_path / "long.wav")
+    assert blocks.shape == (int(24000 * seconds),)
+    np.testing.assert_array_equal(blocks, whole.data[0].numpy())

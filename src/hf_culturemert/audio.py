@@ -65,17 +65,21 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
     return _check_loaded(array, name, allow_silent)
 
 
-DECODE_BLOCK_SECONDS = 60.0
+DECODE_BLOCK_SECONDS = 10.0  # decoding peaks at a few blocks above the decoded audio
 
 
 def _decode_in_blocks(decoder, sampling_rate):
     """The whole stream as one float32 array, decoded block by block into a buffer sized from the header.
 
     ``get_all_samples`` peaks at over twice the decoded audio (its frames, then their concatenation); filling a
-    preallocated buffer keeps the peak at the decoded audio plus one block. Consecutive ranges join sample-exactly.
+    preallocated buffer keeps the peak at the decoded audio plus a few blocks. Only for PCM (wav, aiff ...), where
+    consecutive ranges join sample-exactly; other codecs are decoded in one go.
     """
     declared = getattr(decoder.metadata, "duration_seconds_from_header", None)
-    if declared is None or not np.isfinite(declared) or declared <= 0:
+    codec = str(getattr(decoder.metadata, "codec", "") or "")
+    if declared is None or not np.isfinite(declared) or declared <= 0 or not codec.startswith("pcm_"):
+        # compressed codecs: range boundaries inside a codec frame are not sample-exact (MP3 differs by up to 0.03
+        # there), so they are decoded in one go (peak about 2.3x the decoded audio, freed right after)
         return decoder.get_all_samples().data[0].numpy()
     buffer = np.empty(int(np.ceil((declared + 1.0) * sampling_rate)), dtype=np.float32)
     filled, start, block = 0, 0.0, DECODE_BLOCK_SECONDS
@@ -91,8 +95,8 @@ def _decode_in_blocks(decoder, sampling_rate):
         buffer[filled:filled + chunk.size] = chunk
         filled += chunk.size
         start += block
-        if chunk.size < int(block * sampling_rate) - 1:
-            break  # a short block is the last one
+        if chunk.size == 0 or start > 2 * declared + 60.0:  # the end (normally reached through the RuntimeError)
+            break
     return buffer[:filled]
 
 
@@ -183,7 +187,7 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
         waveform = waveform.mean(1)
     if waveform.numel() == 0 or waveform.shape[-1] == 0:
         raise ValueError("`waveform` is empty")
-    if not bool(torch.isfinite(waveform.sum(dtype=torch.float64))):  # NaN/inf propagate: no per-sample temporary
+    if not bool(torch.isfinite(waveform.sum())):  # NaN/inf propagate into the sum: no per-sample temporary
         raise ValueError("`waveform` contains NaN or infinite values")
     waveform = waveform.float()
     if int(sampling_rate) != target_rate:
