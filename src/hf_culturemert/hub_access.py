@@ -19,7 +19,13 @@ _probe_cache = {}
 
 
 def hub_endpoint():
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    """The endpoint huggingface_hub talks to (its ``constants.ENDPOINT``, i.e. ``$HF_ENDPOINT`` at its import)."""
+    try:
+        from huggingface_hub import constants
+
+        return str(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    except ImportError:
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
 def _offline_mode():
