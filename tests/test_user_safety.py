@@ -48,6 +48,13 @@ def test_help_does_not_import_torch_or_transformers():
     assert code == 2 and "unknown command 'bogus'" in err
 
 
+def test_embed_argument_errors_do_not_import_torch():
+    code = ("import sys; sys.argv = ['culturemert']; import hf_culturemert.cli as c; "
+            "rc = c.main(['embed', '--batch_size', '0', '--audio', 'x.wav']); print('RC', rc, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True)
+    assert "RC 1 False" in done.stdout and "--batch_size 0: must be at least 1" in done.stderr
+
+
 def test_import_still_registers_auto_classes():
     code = ("import hf_culturemert; from transformers import AutoConfig; "
             "print(type(AutoConfig.for_model('mert_model')).__name__)")

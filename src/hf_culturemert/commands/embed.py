@@ -42,6 +42,9 @@ class EmbedArguments:
         "help": "torch.compile with weight freezing (hf_culturemert.inference.compile_for_inference) instead: one "
                 "compile per window shape; for GPUs (on CPU the fused path is faster)."})
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self):
         """Refuse impossible values before any model is loaded (one-line errors naming the flag)."""
         if not self.audio:
