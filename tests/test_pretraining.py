@@ -389,6 +389,15 @@ def test_cli_overrides_and_tiny_recipe_end_to_end(tmp_path, capsys):
     for stage in ("stage1", "stage2"):
         assert (tmp_path / stage / "pretraining_complete.json").is_file()
     assert MERTModel.from_pretrained(tmp_path / "stage2").config.hidden_size == 32
+    # issue 17.7: the same recipe over that run with another learning rate refuses instead of keeping the old weights
+    from hf_culturemert import cli
+
+    before = (tmp_path / "stage1" / "model.safetensors").read_bytes()
+    assert cli.main(["pretrain", "--recipe", "tiny", "--output_dir", str(tmp_path), "--max_steps", "1", "--use_cpu",
+                     "true", "--learning_rate", "0.05"]) == 1
+    err = capsys.readouterr().err
+    assert "holds a run with other settings (learning_rate:" in err and "-> 0.05" in err and "Traceback" not in err
+    assert (tmp_path / "stage1" / "model.safetensors").read_bytes() == before
 
 
 def test_masking_switched_off_predicts_every_frame(tmp_path):
