@@ -139,6 +139,22 @@ def test_sweep_with_a_deterministic_scorer_picks_the_best_lambda(family, tmp_pat
         sweep_lambda(recipe.replace(output=str(tmp_path / "x")), grid=[0.1])
 
 
+def test_merged_folder_follows_the_umask(family, tmp_path):
+    import os
+    import stat
+
+    from hf_culturemert.merging import merge_models
+
+    umask = os.umask(0o027)
+    try:
+        merge_models(family["base_path"], family["models"], weight=0.2, output=tmp_path / "merged", progress=False)
+    finally:
+        os.umask(umask)
+    files = [p for p in (tmp_path / "merged").iterdir() if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o640 for p in files), [(p.name, oct(p.stat().st_mode)) for p in files]
+
+
 def test_sweep_never_deletes_a_user_folder_named_like_its_candidates(family, tmp_path):
     """Issue 17.1: an existing ``<output>-lambda-sweep/`` the sweep did not create is refused, and even with
     --overwrite only the candidate folders the sweep made are removed afterwards."""

@@ -424,7 +424,17 @@ def test_skip_and_resume_refuse_other_settings_and_name_them(tmp_path):
                      config_name=str(tmp_path / "config.json"), encodec_model="random-tiny")
     tiny_pretraining_config().to_json_file(str(tmp_path / "config.json"))
     _, cqt = tiny_teachers()
-    output = run_pretraining(args, cqt_teacher=cqt)
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        output = run_pretraining(args, cqt_teacher=cqt)
+    finally:
+        os.umask(umask)
+    weights = list(Path(output).rglob("*.safetensors"))  # the model folder, its heads and the checkpoints
+    assert any("checkpoint-" in str(p) for p in weights)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in weights), [(p, oct(p.stat().st_mode)) for p in weights]
     stored = json.loads((Path(output) / SETTINGS_FILE).read_text())
     assert stored["learning_rate"] == 1e-3
     before = (Path(output) / "model.safetensors").read_bytes()
