@@ -134,7 +134,7 @@ def embed_files(args: EmbedArguments, model=None, errors=None):
 def main(argv):
     from ..commands import make_parser
 
-    (args,) = make_parser("embed", EmbedArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = make_parser("embed", EmbedArguments, light=True).parse_args_into_dataclasses(args=argv)
     args.validate()
     out_dir = Path(args.output_dir) if args.output_dir else None
     manifest = None

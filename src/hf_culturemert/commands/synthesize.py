@@ -31,7 +31,7 @@ class SynthesizeArguments:
 def main(argv):
     from ..commands import make_parser
 
-    (args,) = make_parser("synthesize", SynthesizeArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = make_parser("synthesize", SynthesizeArguments, light=True).parse_args_into_dataclasses(args=argv)
     from ..data.hub_layout import push_to_hub
     from ..data.synthetic import DEFAULT_CLIPS_PER_SPLIT, build_synthetic_corpus
 
