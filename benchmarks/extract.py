@@ -14,6 +14,11 @@ CPU runs fp32; with CUDA a bf16 run follows (target on an H100: >= 5,000x real t
 
     python benchmarks/extract.py --quick          # ~1 minute on CPU
     python benchmarks/extract.py --files 512 --gpu-batch-size 32 --num-workers 12
+    python benchmarks/extract.py --memory 10 30 60   # peak RSS of `culturemert embed` on 10/30/60-minute files
+
+``--memory`` runs ``culturemert embed`` (decode + windows + features; the tiny random model, so that the model's
+own memory does not hide the pipeline's) in a fresh process per file length and reports its peak RSS against the
+size of the decoded audio (float32 mono at 24 kHz): the growth with length must stay within the decoded audio.
 """
 
 import argparse
@@ -133,19 +138,83 @@ def print_table(title, rows):
         print(f"| {name} | {audio:.0f} | {wall:.2f} | {speed:,.1f} | {speed / reference:.2f}x |")
 
 
+_MEMORY_CHILD = r"""
+import resource, sys
+from hf_culturemert.commands.embed import EmbedArguments, embed_files
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+args = EmbedArguments(audio=[sys.argv[1]], model="tiny-random", window_seconds=5.0, batch_size=8, device="cpu")
+for _, features in embed_files(args):
+    windows = len(features.window_starts)
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, windows)
+"""
+
+
+def write_long_wav(path, minutes, rate=24000):
+    """A ``minutes``-long 16-bit mono wav written block by block (the benchmark itself never holds it)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    block = rate * 60
+    t = np.arange(block) / rate
+    with sf.SoundFile(path, "w", samplerate=rate, channels=1, subtype="PCM_16") as handle:
+        for _ in range(int(minutes)):
+            handle.write((0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(block)).astype(np.float32))
+    return path
+
+
+def run_memory(minutes_list, audio_format="wav"):
+    """Peak RSS of `culturemert embed` per file length (fresh process each); prints a markdown table."""
+    import subprocess
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in minutes_list:
+            path = write_long_wav(Path(tmp) / f"long_{minutes:g}min.wav", minutes)
+            if audio_format != "wav":
+                encoded = path.with_suffix(f".{audio_format}")
+                subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(path), str(encoded)], check=True)
+                path.unlink()
+                path = encoded
+            env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+            done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(path)], capture_output=True, text=True,
+                                  env=env, check=True)
+            before_kib, peak_kib, windows = map(int, done.stdout.split()[-3:])
+            decoded_mib = minutes * 60 * 24000 * 4 / 2 ** 20
+            rows.append((minutes, windows, before_kib / 1024, peak_kib / 1024, decoded_mib))
+            path.unlink()
+    print(f"\n{audio_format} files")
+    print("\n| file | windows | RSS after imports (MiB) | peak RSS (MiB) | growth (MiB) | decoded audio (MiB) | "
+          "growth / decoded |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for minutes, windows, before, peak, decoded in rows:
+        print(f"| {minutes:g} min | {windows} | {before:.0f} | {peak:.0f} | {peak - before:.0f} | {decoded:.0f} | "
+              f"{(peak - before) / decoded:.2f} |")
+    if len(rows) > 1:
+        (m0, _, b0, p0, _), (m1, _, b1, p1, _) = rows[0], rows[-1]
+        slope = ((p1 - b1) - (p0 - b0)) / ((m1 - m0) * 60 * 24000 * 4 / 2 ** 20)
+        print(f"\nmarginal growth: {slope:.2f} MiB of peak RSS per MiB of decoded audio ({m0:g} -> {m1:g} min)")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small CPU run (~1 minute)")
     parser.add_argument("--files", type=int, default=None, help="audio files (default 16 CPU / 512 GPU; quick 3)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each file (quick: 10)")
     parser.add_argument("--window-seconds", type=float, default=30.0, help="probing window (quick: 10)")
-    parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="audio file format")
+    parser.add_argument("--format", default="wav", choices=["wav", "flac", "mp3"],
+                        help="audio file format (mp3: --memory only)")
     parser.add_argument("--cpu-batch-size", type=int, default=4)
     parser.add_argument("--gpu-batch-size", type=int, default=32)
     parser.add_argument("--num-workers", type=int, default=None, help="decoding workers (default: CPUs - 1, max 12)")
     parser.add_argument("--reference-files", type=int, default=None, help="files for the per-track reference")
     parser.add_argument("--skip-cpu", action="store_true", help="only the GPU run")
+    parser.add_argument("--memory", type=float, nargs="+", default=None, metavar="MINUTES",
+                        help="instead: peak RSS of `culturemert embed` on files of these lengths (e.g. 10 30 60)")
     options = parser.parse_args(argv)
+    if options.memory:
+        run_memory(options.memory, options.format if options.format != "wav" else "wav")
+        return 0
     if options.quick:
         options.seconds = min(options.seconds, 10.0)
         options.window_seconds = min(options.window_seconds, 10.0)

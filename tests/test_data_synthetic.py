@@ -139,10 +139,58 @@ def test_rebuild_skips_complete_folder_and_settings_change_regenerates(tmp_path)
     before = {p: p.stat().st_mtime_ns for p in (folder / "data").glob("*.parquet")}
     build_synthetic_corpus(tmp_path, **kwargs)
     assert {p: p.stat().st_mtime_ns for p in (folder / "data").glob("*.parquet")} == before
-    build_synthetic_corpus(tmp_path, **{**kwargs, "clips_per_split": 3})
+    (folder / "my_notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"other settings \(clips_per_split: .*--overwrite"):
+        build_synthetic_corpus(tmp_path, **{**kwargs, "clips_per_split": 3})
+    assert {p: p.stat().st_mtime_ns for p in (folder / "data").glob("*.parquet")} == before
+    build_synthetic_corpus(tmp_path, **{**kwargs, "clips_per_split": 3}, overwrite=True)
     import pyarrow.parquet as pq
 
     assert pq.read_table(shard_paths(folder, "train")).num_rows == 3
+    assert (folder / "my_notes.txt").read_text() == "mine"  # regenerating replaces only the generator's files
+
+
+def test_synthesize_never_deletes_what_it_did_not_write(tmp_path):
+    """Issue 17.2/17.3: a changed seed over an existing corpus, and a folder the generator did not create."""
+    from hf_culturemert.cli import main as cli_main
+
+    kwargs = dict(clips_per_split=2, clip_seconds=1.5, traditions=["lyra"], num_proc=1, progress=False)
+    folder = build_synthetic_corpus(tmp_path / "D", **kwargs)["lyra"]
+    (folder / "user.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"seed: 0 -> 1.*--overwrite"):
+        build_synthetic_corpus(tmp_path / "D", seed=1, **kwargs)
+    assert (folder / "user.txt").exists() and shard_paths(folder, "train")
+    # a folder it did not create, holding a parquet shard of the user's with a generator-like name
+    user_shard = tmp_path / "userdata" / "lyra" / "data" / "train-00000-of-00002.parquet"
+    user_shard.parent.mkdir(parents=True)
+    user_shard.write_bytes(b"PAR1 the user's data")
+    code = cli_main(["synthesize", "--output_dir", str(tmp_path / "userdata"), "--traditions", "lyra", "--size", "2",
+                     "--clip_seconds", "1.5", "--num_proc", "1"])
+    assert code == 1 and user_shard.read_bytes() == b"PAR1 the user's data"
+    with pytest.raises(ValueError, match="was not written by `culturemert synthesize`.*--overwrite"):
+        build_synthetic_corpus(tmp_path / "userdata", **kwargs)
+
+
+@pytest.mark.parametrize("flag, value, message", [("--clip_seconds", "0", "clip_seconds=0 is too short"),
+                                                  ("--clip_seconds", "nan", "clip_seconds=nan is too short"),
+                                                  ("--sampling_rate", "0", "sampling_rate=0")])
+def test_synthesize_refuses_impossible_values_and_leaves_no_folder(tmp_path, capsys, flag, value, message):
+    from hf_culturemert.cli import main as cli_main
+
+    out = tmp_path / "out"
+    assert cli_main(["synthesize", "--output_dir", str(out), "--traditions", "lyra", flag, value]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not out.exists()
+
+
+def test_synthesize_into_an_unwritable_place_is_one_line(tmp_path, capsys):
+    from hf_culturemert.cli import main as cli_main
+
+    (tmp_path / "a_file").write_text("x")
+    assert cli_main(["synthesize", "--output_dir", str(tmp_path / "a_file" / "corpus"), "--traditions", "lyra",
+                     "--size", "2", "--clip_seconds", "1.5"]) == 1
+    err = capsys.readouterr().err
+    assert "--output-dir" in err and "a_file" in err and "Traceback" not in err
 
 
 def test_interrupted_build_resumes_and_ignores_leftover_temporary_shard(tmp_path):

@@ -139,6 +139,46 @@ def test_sweep_with_a_deterministic_scorer_picks_the_best_lambda(family, tmp_pat
         sweep_lambda(recipe.replace(output=str(tmp_path / "x")), grid=[0.1])
 
 
+def test_merged_folder_follows_the_umask(family, tmp_path):
+    import os
+    import stat
+
+    from hf_culturemert.merging import merge_models
+
+    umask = os.umask(0o027)
+    try:
+        merge_models(family["base_path"], family["models"], weight=0.2, output=tmp_path / "merged", progress=False)
+    finally:
+        os.umask(umask)
+    files = [p for p in (tmp_path / "merged").iterdir() if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o640 for p in files), [(p.name, oct(p.stat().st_mode)) for p in files]
+
+
+def test_sweep_never_deletes_a_user_folder_named_like_its_candidates(family, tmp_path):
+    """Issue 17.1: an existing ``<output>-lambda-sweep/`` the sweep did not create is refused, and even with
+    --overwrite only the candidate folders the sweep made are removed afterwards."""
+    user = tmp_path / "sweep_out-lambda-sweep"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    recipe = MergeRecipe(base=family["base_path"], models=family["models"], output=str(tmp_path / "sweep_out"),
+                         progress=False)
+    calls = []
+    (user / "lambda-0.1").mkdir()  # the user's folder has the name of a candidate: refused before any merge
+    with pytest.raises(ValueError, match="--overwrite") as refused:
+        sweep_lambda(recipe, grid=[0.1, 0.2], score_fn=lambda folder: calls.append(folder) or 1.0)
+    assert "--overwrite" in str(refused.value) and str(user / "lambda-0.1") in str(refused.value)
+    assert calls == [] and (user / "notes.txt").read_text() == "mine"
+    (user / "lambda-0.1").rmdir()
+    result = sweep_lambda(recipe, grid=[0.1, 0.2], score_fn=lambda folder: calls.append(folder) or 1.0)
+    assert result.best_lambda == 0.1 and len(calls) == 2
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt"]  # the candidates went, the user's file stayed
+    # a fresh output: the candidates folder is created, used and removed entirely
+    recipe2 = recipe.replace(output=str(tmp_path / "fresh"))
+    sweep_lambda(recipe2, grid=[0.1], score_fn=lambda folder: 1.0)
+    assert not (tmp_path / "fresh-lambda-sweep").exists()
+
+
 @pytest.mark.slow
 def test_command_line_sweep_with_the_real_probing_scorer(family, tmp_path, monkeypatch, capsys):
     """--lambda-grid with the default scorer: MARBLE probes (hf_culturemert.probing) on a validation split."""

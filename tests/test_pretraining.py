@@ -1,6 +1,7 @@
 """MERT pre-training on Trainer: collator, objective, NaN stop, starting points, outputs, recipes."""
 
 import json
+from pathlib import Path
 import logging
 
 import numpy as np
@@ -388,6 +389,15 @@ def test_cli_overrides_and_tiny_recipe_end_to_end(tmp_path, capsys):
     for stage in ("stage1", "stage2"):
         assert (tmp_path / stage / "pretraining_complete.json").is_file()
     assert MERTModel.from_pretrained(tmp_path / "stage2").config.hidden_size == 32
+    # issue 17.7: the same recipe over that run with another learning rate refuses instead of keeping the old weights
+    from hf_culturemert import cli
+
+    before = (tmp_path / "stage1" / "model.safetensors").read_bytes()
+    assert cli.main(["pretrain", "--recipe", "tiny", "--output_dir", str(tmp_path), "--max_steps", "1", "--use_cpu",
+                     "true", "--learning_rate", "0.05"]) == 1
+    err = capsys.readouterr().err
+    assert "holds a run with other settings (learning_rate:" in err and "-> 0.05" in err and "Traceback" not in err
+    assert (tmp_path / "stage1" / "model.safetensors").read_bytes() == before
 
 
 def test_masking_switched_off_predicts_every_frame(tmp_path):
@@ -403,3 +413,44 @@ def test_masking_switched_off_predicts_every_frame(tmp_path):
     frames = model_frames(batch["input_values"].shape[1])
     assert torch.isfinite(loss) and outputs.codebook_logits.shape[0] == 2 * frames  # every frame is a target
     assert not outputs.mask_time_indices.any()
+
+
+def test_skip_and_resume_refuse_other_settings_and_name_them(tmp_path):
+    """Issue 17.7: the settings are stored with every run; a complete or resumable run with other settings is
+    refused (naming each difference), never silently kept."""
+    from hf_culturemert.pretraining.run import SETTINGS_FILE
+
+    args = make_args(tmp_path, max_steps=2, save_steps=1, keep_checkpoints=True,
+                     config_name=str(tmp_path / "config.json"), encodec_model="random-tiny")
+    tiny_pretraining_config().to_json_file(str(tmp_path / "config.json"))
+    _, cqt = tiny_teachers()
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        output = run_pretraining(args, cqt_teacher=cqt)
+    finally:
+        os.umask(umask)
+    weights = list(Path(output).rglob("*.safetensors"))  # the model folder, its heads and the checkpoints
+    assert any("checkpoint-" in str(p) for p in weights)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in weights), [(p, oct(p.stat().st_mode)) for p in weights]
+    stored = json.loads((Path(output) / SETTINGS_FILE).read_text())
+    assert stored["learning_rate"] == 1e-3
+    before = (Path(output) / "model.safetensors").read_bytes()
+    changed = make_args(tmp_path, max_steps=2, save_steps=1, keep_checkpoints=True, learning_rate=0.05,
+                        config_name=str(tmp_path / "config.json"), encodec_model="random-tiny")
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.05.*refusing to skip"):
+        run_pretraining(changed, cqt_teacher=cqt)
+    assert (Path(output) / "model.safetensors").read_bytes() == before
+    assert run_pretraining(args, cqt_teacher=cqt) == output  # same settings: still skipped
+    # an interrupted run (checkpoints, no completion marker) resumed with other settings is refused as well
+    (Path(output) / "pretraining_complete.json").unlink()
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.05.*refusing to resume from .*checkpoint-2"):
+        run_pretraining(changed, cqt_teacher=cqt)
+
+
+def test_negative_learning_rate_is_refused_before_any_folder(tmp_path):
+    with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0, got -0.1"):
+        make_args(tmp_path, learning_rate=-0.1)
+    assert not (tmp_path / "run").exists()

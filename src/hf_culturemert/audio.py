@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 SAMPLING_RATE = 24000
 MIN_SAMPLES = 400  # one MERT frame (the CNN's receptive field)
 SILENCE_PEAK = 1e-5
+DURATION_TOLERANCE_SECONDS = 0.25  # decoded vs. header duration: larger gaps are warned about
+DURATION_TOLERANCE_FRACTION = 0.02
+MAX_CHANNELS = 8  # (samples, channels) arrays with at most this many channels are down-mixed
 
 
 def _source_name(source):
@@ -49,21 +52,103 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
                                sample_rate=sampling_rate, num_channels=1)
         if start_seconds is not None or end_seconds is not None:
             samples = decoder.get_samples_played_in_range(start_seconds or 0.0, end_seconds)
+            array = samples.data[0].numpy()  # num_channels=1: the decoder down-mixed already; a view, no copy
+            del samples
         else:
-            samples = decoder.get_all_samples()
+            array = _decode_in_blocks(decoder, sampling_rate)
     except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"Could not decode audio {name}: {error}. Is it a valid audio/video file? "
                          "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
-    array = samples.data.mean(0).numpy().astype(np.float32, copy=False)
+    array = array.astype(np.float32, copy=False)
+    if start_seconds is None and end_seconds is None:
+        _check_duration(decoder, array.size / float(sampling_rate), name, source)
     return _check_loaded(array, name, allow_silent)
+
+
+DECODE_BLOCK_SECONDS = 10.0  # decoding peaks at a few blocks above the decoded audio
+
+
+def _decode_in_blocks(decoder, sampling_rate):
+    """The whole stream as one float32 array, decoded block by block into a buffer sized from the header.
+
+    ``get_all_samples`` peaks at over twice the decoded audio (its frames, then their concatenation); filling a
+    preallocated buffer keeps the peak at the decoded audio plus a few blocks. Only for PCM (wav, aiff ...), where
+    consecutive ranges join sample-exactly; other codecs are decoded in one go.
+    """
+    declared = getattr(decoder.metadata, "duration_seconds_from_header", None)
+    codec = str(getattr(decoder.metadata, "codec", "") or "")
+    if declared is None or not np.isfinite(declared) or declared <= 0 or not codec.startswith("pcm_"):
+        # compressed codecs: range boundaries inside a codec frame are not sample-exact (MP3 differs by up to 0.03
+        # there), so they are decoded in one go (peak about 2.3x the decoded audio, freed right after)
+        return decoder.get_all_samples().data[0].numpy()
+    buffer = np.empty(int(np.ceil((declared + 1.0) * sampling_rate)), dtype=np.float32)
+    filled, start, block = 0, 0.0, DECODE_BLOCK_SECONDS
+    while True:
+        try:
+            chunk = decoder.get_samples_played_in_range(start, start + block).data[0].numpy()
+        except RuntimeError:
+            if filled == 0:
+                raise
+            break  # past the end of the stream (the header over-estimated it)
+        if filled + chunk.size > buffer.size:  # the header under-estimated the stream: grow (rare)
+            buffer = np.concatenate([buffer[:filled], np.empty(max(chunk.size, buffer.size // 2), np.float32)])
+        buffer[filled:filled + chunk.size] = chunk
+        filled += chunk.size
+        start += block
+        if chunk.size == 0 or start > 2 * declared + 60.0:  # the end (normally reached through the RuntimeError)
+            break
+    return buffer[:filled]
+
+
+def _wav_declared_seconds(source):
+    """Duration that a RIFF/WAVE file's ``data`` chunk declares (ffmpeg estimates it from the file size instead)."""
+    import struct
+
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:4096])
+        else:
+            with open(source, "rb") as handle:
+                head = handle.read(4096)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position, block_align, rate = 12, None, None
+    while position + 8 <= len(head):
+        chunk, size = head[position:position + 4], struct.unpack("<I", head[position + 4:position + 8])[0]
+        if chunk == b"fmt " and position + 24 <= len(head):
+            rate = struct.unpack("<I", head[position + 12:position + 16])[0]
+            block_align = struct.unpack("<H", head[position + 20:position + 22])[0]
+        elif chunk == b"data":
+            if not rate or not block_align or size in (0, 0xFFFFFFFF):  # streamed wavs leave the size open
+                return None
+            return size / block_align / rate
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _check_duration(decoder, decoded_seconds, name, source=None):
+    """Warn when the decoded audio is shorter or longer than the container says (truncated or corrupt files)."""
+    declared = _wav_declared_seconds(source) if source is not None else None
+    try:
+        declared = declared or decoder.metadata.duration_seconds_from_header
+    except AttributeError:
+        return None
+    if declared is None or not np.isfinite(declared) or declared <= 0:
+        return None
+    if abs(decoded_seconds - declared) > max(DURATION_TOLERANCE_SECONDS, DURATION_TOLERANCE_FRACTION * declared):
+        logger.warning("Audio %s: decoded %.2f s but its header declares %.2f s; the file is probably truncated or "
+                       "corrupt (features cover only what decoded)", name, decoded_seconds, declared)
+    return declared
 
 
 def _check_loaded(array, name, allow_silent):
     if array.size == 0:
         raise ValueError(f"Audio {name} decoded to zero samples (empty file or empty time range)")
-    if not np.isfinite(array).all():
+    if not np.isfinite(array.sum(dtype=np.float64)):  # NaN/inf propagate into the sum: no per-sample temporary
         raise ValueError(f"Audio {name} contains NaN or infinite samples")
-    if not allow_silent and float(np.abs(array).max()) < SILENCE_PEAK:
+    if not allow_silent and max(-float(array.min()), float(array.max())) < SILENCE_PEAK:
         raise ValueError(f"Audio {name} is silent (peak amplitude below {SILENCE_PEAK}); nothing to analyse")
     return array
 
@@ -96,9 +181,13 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
     if waveform.dim() not in (1, 2):
         raise ValueError(f"`waveform` must be mono audio of shape (samples,) or a batch (batch, samples); got shape "
                          f"{tuple(waveform.shape)}. Down-mix multi-channel audio first (e.g. waveform.mean(0)).")
+    if waveform.dim() == 2 and waveform.shape[1] <= MAX_CHANNELS < waveform.shape[0]:
+        # soundfile's (samples, channels) layout: a batch of clips each shorter than one frame cannot be meant
+        logger.info("Down-mixing %d channels (samples, channels) to mono", waveform.shape[1])
+        waveform = waveform.mean(1)
     if waveform.numel() == 0 or waveform.shape[-1] == 0:
         raise ValueError("`waveform` is empty")
-    if not torch.isfinite(waveform).all():
+    if not bool(torch.isfinite(waveform.sum())):  # NaN/inf propagate into the sum: no per-sample temporary
         raise ValueError("`waveform` contains NaN or infinite values")
     waveform = waveform.float()
     if int(sampling_rate) != target_rate:
@@ -113,7 +202,8 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
         raise ValueError(f"`waveform` has {waveform.shape[-1]} samples at {target_rate} Hz, shorter than one MERT "
                          f"frame ({MIN_SAMPLES} samples = {1000 * MIN_SAMPLES / target_rate:.1f} ms)")
     if check_silence and float(waveform.abs().max()) < SILENCE_PEAK:
-        raise ValueError("`waveform` is silent (peak amplitude below 1e-5); nothing to analyse")
+        raise ValueError(f"`waveform` is silent (peak amplitude below {SILENCE_PEAK}); nothing to analyse "
+                         "(pass allow_silent=True to accept silence)")
     return waveform
 
 

@@ -24,11 +24,29 @@ COMMANDS = {
 }
 
 
+# commands whose parser (hf_culturemert.commands.make_parser) registers the Auto classes itself once the arguments
+# parsed, so that their argument errors answer without importing torch
+_REGISTER_AFTER_PARSING = {"embed", "synthesize", "probe", "evaluate"}
+
+
 def _usage():
     lines = ["usage: culturemert <command> [options]", "", "commands:"]
     lines += [f"  {name:<16} {text}" for name, text in COMMANDS.items()]
     lines += ["", "Run `culturemert <command> --help` for the options of a command."]
     return "\n".join(lines)
+
+
+def _is_user_error(error):
+    """Expected user errors are reported in one line; anything else keeps its traceback (a bug to report)."""
+    if isinstance(error, (ValueError, FileNotFoundError, RuntimeError, PermissionError, IsADirectoryError,
+                          NotADirectoryError, FileExistsError)):
+        return True
+    return type(error).__name__ in _ONE_LINE_ERRORS
+
+
+# exception classes of dependencies, matched by name so that the CLI imports none of them up front
+_ONE_LINE_ERRORS = {"SafetensorError", "ArrowInvalid", "ArrowIOError", "HfHubHTTPError", "RepositoryNotFoundError",
+                    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "UnpicklingError"}
 
 
 def main(argv=None):
@@ -41,11 +59,18 @@ def main(argv=None):
     if name not in COMMANDS:
         sys.stderr.write(f"culturemert: unknown command {name!r}\n\n{_usage()}\n")
         return 2
+    if name not in _REGISTER_AFTER_PARSING and not any(a in ("-h", "--help") for a in argv[1:]):
+        import hf_culturemert
+
+        hf_culturemert.register_auto_classes()  # deferred by the package while the command line starts
     module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
     try:
         return int(module.main(argv[1:]) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:  # user-facing errors: no traceback
-        sys.stderr.write(f"culturemert {name}: error: {error}\n")
+    except Exception as error:  # noqa: BLE001 -- re-raised unless it is an expected user error
+        if not _is_user_error(error):
+            raise
+        text = " ".join(str(error).split()) or type(error).__name__  # one line, every part of the message
+        sys.stderr.write(f"culturemert {name}: error: {text}\n")
         return 1
 
 

@@ -58,6 +58,9 @@ def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard
         (folder / "README.md").write_text(str(card_text), encoding="utf-8")
     for name, text in (extra_files or {}).items():
         (folder / name).write_text(text, encoding="utf-8")
+    from .outputs import fix_modes
+
+    fix_modes(folder)  # save_pretrained's safetensors are 0600; follow the umask like every other tool
     logger.info("Saved Hub-ready model folder %s", folder)
     return folder
 
@@ -103,4 +106,14 @@ def load_model(name_or_path, model_class=MERTModel, revision=None, **kwargs):
     if path.exists() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} has no config.json: not a model folder (expected config.json and "
                                 "model.safetensors, as written by `save_model_folder` or `save_pretrained`)")
-    return model_class.from_pretrained(source, revision=revision, **kwargs)
+    from safetensors import SafetensorError
+
+    from .hub_access import check_model_source, describe_load_error
+
+    kwargs = {**check_model_source(source, revision=revision), **kwargs}  # offline: one line at once, no retries
+    try:
+        return model_class.from_pretrained(source, revision=revision, **kwargs)
+    except (SafetensorError, OSError) as error:
+        if not path.is_dir():
+            raise
+        raise describe_load_error(source, error) from error  # a local folder that exists but does not read

@@ -6,13 +6,14 @@ layer, and pooled over the recording weighted by window length.
 """
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import List
 
 import torch
 from tqdm.auto import tqdm
 
-from .audio import normalize_waveform, prepare_waveform
+from .audio import SILENCE_PEAK, normalize_waveform, prepare_waveform
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,31 @@ def window_bounds(num_samples, window, hop, min_samples):
 
 
 @torch.no_grad()
+def resolve_layers(layers, num_states):
+    """Validate hidden-state indices: ``0 .. num_states - 1``, or negative from the end (``-1`` = last).
+
+    Raises ValueError naming the bad index and the valid range; never wraps around (``13`` on a 13-state model is
+    an error, not the CNN output).
+    """
+    if layers is None:
+        return list(range(num_states))
+    resolved = []
+    for index in layers:
+        if isinstance(index, bool) or int(index) != index:
+            raise ValueError(f"`layers`: {index!r} is not an integer hidden-state index")
+        index = int(index)
+        if not -num_states <= index < num_states:
+            raise ValueError(f"`layers`: index {index} is out of range; this model has {num_states} hidden states "
+                             f"(0 = CNN output, 1..{num_states - 1} = transformer layers; negative counts from the "
+                             f"end down to -{num_states})")
+        resolved.append(index % num_states)
+    if not resolved:
+        raise ValueError("`layers` is empty; pass at least one hidden-state index (or none for all)")
+    return resolved
+
+
 def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_seconds=None, layers=None,
-                     batch_size=8, normalize=True, progress=False, on_batch=None):
+                     batch_size=8, normalize=True, progress=False, on_batch=None, allow_silent=False):
     """Features of a single recording (any length) from a ``MERTModel``.
 
     Args:
@@ -60,6 +84,10 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
         normalize: zero-mean unit-variance per window, as the MERT feature extractor does.
         progress: show a tqdm bar over the batches. on_batch: called as ``on_batch(windows_done, num_windows)``
             before the first batch and after each one (the demo's per-window progress).
+        allow_silent: accept an all-zero recording (refused by default, like ``load_audio``).
+
+    ``(samples, channels)`` arrays (soundfile's layout, at most 8 channels) are down-mixed to mono, as
+    ``load_audio`` does for files; ``(channels, samples)`` is refused (it reads as a batch).
     """
     backbone = getattr(model, "mert", model)
     config = backbone.config
@@ -67,8 +95,14 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
     if wave.dim() != 1:
         raise ValueError(f"`extract_features` takes one recording of shape (samples,), got {tuple(wave.shape)}; "
                          "loop over a batch or call the model directly")
-    if window_seconds <= 0 or (hop_seconds is not None and hop_seconds <= 0):
-        raise ValueError("`window_seconds` and `hop_seconds` must be positive")
+    if not allow_silent and max(-float(wave.min()), float(wave.max())) < SILENCE_PEAK:  # no |wave| temporary
+        raise ValueError(f"The recording is silent (peak amplitude below {SILENCE_PEAK}), which `load_audio` refuses "
+                         "for files too; pass allow_silent=True to extract features of silence")
+    for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
+        if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+            raise ValueError(f"`{name}`={value} must be a positive, finite number of seconds")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"`batch_size`={batch_size} must be a whole number of windows, at least 1")
     window = int(round(window_seconds * config.sample_rate))
     hop = int(round((hop_seconds or window_seconds) * config.sample_rate))
     if window < config.receptive_field:
@@ -76,7 +110,7 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
                          f"({config.receptive_field / config.sample_rate:.4f} s)")
     bounds = window_bounds(wave.shape[0], window, hop, config.receptive_field)
     num_states = config.num_hidden_layers + 1
-    layers = list(range(num_states)) if layers is None else [int(i) % num_states for i in layers]
+    layers = resolve_layers(layers, num_states)
     param = next(backbone.parameters())
     device, dtype = param.device, param.dtype
 

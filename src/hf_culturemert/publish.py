@@ -239,16 +239,31 @@ def push_folder(kind: str, folder, repo_id: str, private: bool = False, revision
     if not plan.ok:
         raise ValueError(f"{folder} is not a valid {kind} folder: " + "; ".join(plan.errors))
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
-    api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None,
-                token=token or os.environ.get("HF_TOKEN") or None)
-    repo_url = api.create_repo(repo_id, repo_type=kind, private=private, exist_ok=True,
-                               space_sdk=(_space_sdk(plan) or "gradio") if kind == "space" else None)
-    if revision and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type=kind, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(plan.folder), repo_id=repo_id, repo_type=kind, revision=revision,
-                               ignore_patterns=plan.ignore_patterns, create_pr=create_pr,
-                               commit_message=commit_message or f"Upload {kind} with hf-culturemert")
+    from .hub_access import check_upload_access, describe_upload_error
+
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+    token = token or os.environ.get("HF_TOKEN") or None
+    check_upload_access(repo_id, endpoint, token)  # offline / no token: one line at once, before any request
+    network_errors = (HfHubHTTPError, OSError, ConnectionError)
+    try:
+        import httpx
+
+        network_errors += (httpx.HTTPError,)
+    except ImportError:
+        pass
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        repo_url = api.create_repo(repo_id, repo_type=kind, private=private, exist_ok=True,
+                                   space_sdk=(_space_sdk(plan) or "gradio") if kind == "space" else None)
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type=kind, exist_ok=True)
+        commit = api.upload_folder(folder_path=str(plan.folder), repo_id=repo_id, repo_type=kind, revision=revision,
+                                   ignore_patterns=plan.ignore_patterns, create_pr=create_pr,
+                                   commit_message=commit_message or f"Upload {kind} with hf-culturemert")
+    except network_errors as error:
+        raise describe_upload_error(repo_id, error) from error
     commit_url = getattr(commit, "commit_url", None) or str(commit)
     logger.info("Uploaded %d files (%s) to %s", len(plan.files), format_size(plan.total_bytes), repo_url)
     return PushResult(plan=plan, uploaded=True, repo_url=str(repo_url), commit_url=commit_url)

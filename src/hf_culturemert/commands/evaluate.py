@@ -4,9 +4,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import List
 
-from transformers import HfArgumentParser
-
-from ..probing import ProbeArguments, evaluate_models
+from ..probing.arguments import ProbeArguments
 
 
 @dataclass
@@ -17,14 +15,20 @@ class EvaluateCommandArguments:
                                 metadata={"help": "Registry names or dataset folders (default: the six of the paper)."})
     output: str = field(default="evaluation", metadata={
         "help": "Output folder: results.md, results.json, layers.png."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Replace results.* / layers.png in --output that an earlier `culturemert evaluate` did not write."})
 
 
 def main(argv):
-    parser = HfArgumentParser((EvaluateCommandArguments, ProbeArguments))
+    from ..commands import make_parser
+    from ..probing import evaluate_models
+
+    parser = make_parser("evaluate", (EvaluateCommandArguments, ProbeArguments))
     command, args = parser.parse_args_into_dataclasses(args=list(argv))
     if not command.models:
         raise ValueError("Pass at least one model with --models (folders, Hub ids or short names)")
-    output = evaluate_models(command.models, command.datasets, command.output, args)
+    output = evaluate_models(command.models, command.datasets, command.output, args,
+                             overwrite=command.overwrite)
     sys.stdout.write(output["markdown"] + "\n" + "\n".join(f"wrote {path}" for path in output["files"].values())
                      + "\n")
     return 0

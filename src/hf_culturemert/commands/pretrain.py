@@ -41,15 +41,40 @@ def parse_overrides(tokens):
     return overrides
 
 
+def help_text(full=False):
+    """Usage, the recipes, the package's own options, then (``--help-all``) the transformers Trainer options."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from ..commands import make_parser
+    from ..pretraining import PretrainingArguments, available_recipes
+
+    trainer_fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    own = [f for f in dataclasses.fields(PretrainingArguments) if f.name not in trainer_fields or f.name in
+           ("output_dir", "learning_rate", "max_steps", "per_device_train_batch_size", "seed")]
+    lines = ["usage: culturemert pretrain --recipe NAME_OR_YAML [--key value ...]",
+             "       culturemert pretrain --output_dir DIR --train_datasets NAME [--key value ...]",
+             "", __doc__.strip(), "", f"Recipes (--recipe): {', '.join(available_recipes())}", "",
+             "culturemert pretrain options:"]
+    for f in own:
+        text = " ".join(str(f.metadata.get("help", "")).split())
+        default = f.default if f.default is not dataclasses.MISSING else (
+            "(list)" if f.default_factory is not dataclasses.MISSING else "required")
+        lines.append(f"  --{f.name:<28} {text} (default: {default})")
+    others = len(trainer_fields - {f.name for f in own})
+    if not full:
+        lines += ["", f"Plus {others} options of transformers.TrainingArguments (logging, saving, precision, "
+                      "distributed ...): `culturemert pretrain --help-all` lists them.", ""]
+        return "\n".join(lines)
+    lines += ["", "transformers.TrainingArguments options:", ""]
+    return "\n".join(lines) + make_parser("pretrain", PretrainingArguments).format_help()
+
+
 def main(argv):
     argv = list(argv)
-    if argv and argv[0] in ("-h", "--help"):
-        from transformers import HfArgumentParser
-
-        from ..pretraining import PretrainingArguments, available_recipes
-
-        sys.stdout.write(__doc__ + f"\nRecipes: {', '.join(available_recipes())}\n\n")
-        HfArgumentParser(PretrainingArguments).print_help()
+    if argv and argv[0] in ("-h", "--help", "--help-all"):
+        sys.stdout.write(help_text(full=argv[0] == "--help-all"))
         return 0
     if "--recipe" in argv or any(a.startswith("--recipe=") for a in argv):
         overrides = parse_overrides(argv)
@@ -58,11 +83,10 @@ def main(argv):
 
         output = run_recipe(recipe, overrides)
     else:
-        from transformers import HfArgumentParser
-
+        from ..commands import make_parser
         from ..pretraining import PretrainingArguments, run_pretraining
 
-        parser = HfArgumentParser(PretrainingArguments)
+        parser = make_parser("pretrain", PretrainingArguments)
         if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
             (args,) = parser.parse_yaml_file(argv[0])
         else:

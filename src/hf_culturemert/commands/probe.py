@@ -5,9 +5,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from transformers import HfArgumentParser
-
-from ..probing import ProbeArguments, probe_model
+from ..probing.arguments import ProbeArguments
 
 
 @dataclass
@@ -20,7 +18,10 @@ class ProbeCommandArguments:
 
 
 def main(argv):
-    parser = HfArgumentParser((ProbeCommandArguments, ProbeArguments))
+    from ..commands import make_parser
+    from ..probing import probe_model
+
+    parser = make_parser("probe", (ProbeCommandArguments, ProbeArguments))
     command, args = parser.parse_args_into_dataclasses(args=list(argv))
     result = probe_model(command.model, command.dataset, args, output_dir=command.output)
     summary = result["summary"]

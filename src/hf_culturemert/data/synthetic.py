@@ -36,6 +36,8 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import signal
 
+from ..outputs import OutputExistsError, ensure_writable_dir
+
 logger = logging.getLogger(__name__)
 
 SAMPLING_RATE = 24000
@@ -820,10 +822,28 @@ def _card(tradition, vocabulary, settings):
                                                                                      ensure_ascii=False) + "\n```\n")
 
 
+def _remove_generated_files(folder):
+    """Delete what a generator run writes into ``folder`` (by name); anything else in the folder stays."""
+    from .hub_layout import BUILD_DIR, CARD_FILE, FAILURES_FILE, SPLITS, VOCABULARY_FILE
+
+    for split in SPLITS:
+        for shard in (folder / "data").glob(f"{split}-*-of-*.parquet"):
+            shard.unlink()
+    if (folder / BUILD_DIR).is_dir():
+        shutil.rmtree(folder / BUILD_DIR)
+    for name in (CARD_FILE, FAILURES_FILE, VOCABULARY_FILE, SETTINGS_FILE):
+        (folder / name).unlink(missing_ok=True)
+
+
 def build_tradition(output_dir, tradition: str, seed: int = 0, clips_per_split: Optional[dict] = None,
                     clip_seconds: Optional[float] = None, sampling_rate: int = SAMPLING_RATE,
-                    num_proc: Optional[int] = None, progress: bool = True, executor=None) -> Path:
-    """Write one tradition's folder (Hub layout). Complete folders with the same settings are left untouched."""
+                    num_proc: Optional[int] = None, progress: bool = True, executor=None, overwrite: bool = False) -> Path:
+    """Write one tradition's folder (Hub layout). Complete folders with the same settings are left untouched.
+
+    A folder written with other settings, or one the generator did not create (no ``synthetic.json``), is
+    refused unless ``overwrite``; even then only the generator's own files (shards, card, vocabulary, build
+    records) are replaced, never other files in the folder.
+    """
     from .hub_layout import finalize, is_hub_folder, standard_features, write_split
 
     if tradition not in TRADITIONS:
@@ -833,21 +853,43 @@ def build_tradition(output_dir, tradition: str, seed: int = 0, clips_per_split: 
         if split not in SPLIT_INDEX or int(count) < 1:
             raise ValueError(f"clips_per_split: invalid entry {split!r}: {count!r} (splits: train, validation, test; "
                              "counts >= 1)")
-    clip_seconds = float(clip_seconds or DEFAULT_CLIP_SECONDS)
-    if clip_seconds < 1.0:
-        raise ValueError(f"clip_seconds={clip_seconds} is too short; use at least 1 second")
+    clip_seconds = DEFAULT_CLIP_SECONDS if clip_seconds is None else float(clip_seconds)
+    if not math.isfinite(clip_seconds) or clip_seconds < 1.0:
+        raise ValueError(f"clip_seconds={clip_seconds:g} is too short; use at least 1 second (default "
+                         f"{DEFAULT_CLIP_SECONDS:g})")
+    if isinstance(sampling_rate, bool) or int(sampling_rate) != sampling_rate or not 8000 <= sampling_rate <= 192000:
+        raise ValueError(f"sampling_rate={sampling_rate}: use a rate in Hz between 8000 and 192000 (MERT uses 24000)")
     folder = Path(output_dir) / tradition
     settings = _settings(tradition, seed, clips_per_split, clip_seconds, sampling_rate)
     settings_path = folder / SETTINGS_FILE
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder} is a file; choose another --output-dir")
     if settings_path.exists():
-        previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        try:
+            previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise OutputExistsError(f"{settings_path} is unreadable ({error}); pass --overwrite to regenerate "
+                                    f"{folder} or choose another --output-dir") from error
         if previous != settings:
-            logger.info("Settings of %s changed; regenerating it", folder)
-            shutil.rmtree(folder)
+            changed = ", ".join(f"{key}: {previous.get(key)!r} -> {settings[key]!r}" for key in settings
+                                if previous.get(key) != settings[key])
+            if not overwrite:
+                raise OutputExistsError(f"{folder} holds a corpus generated with other settings ({changed}); pass "
+                                        "--overwrite to regenerate it (only the generator's own files are replaced) "
+                                        "or choose another --output-dir")
+            logger.warning("Regenerating %s (%s): replacing the files the generator wrote there; other files stay",
+                           folder, changed)
+            _remove_generated_files(folder)
         elif is_hub_folder(folder):
             logger.info("%s is complete; skipping", folder)
             return folder
-    folder.mkdir(parents=True, exist_ok=True)
+    elif folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{folder} exists and was not written by `culturemert synthesize` (it has no "
+                                    f"{SETTINGS_FILE}); choose another --output-dir, or pass --overwrite to "
+                                    "generate into it (its parquet shards and card would be replaced)")
+        logger.warning("Generating into %s, which `culturemert synthesize` did not create (--overwrite)", folder)
+    ensure_writable_dir(folder, "--output-dir")
     settings_path.write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     vocabulary = tradition_vocabulary(tradition)
@@ -875,7 +917,7 @@ def build_tradition(output_dir, tradition: str, seed: int = 0, clips_per_split: 
 def build_synthetic_corpus(output_dir, seed: int = 0, clips_per_split: Optional[dict] = None,
                            clip_seconds: Optional[float] = None, traditions: Optional[Sequence[str]] = None,
                            sampling_rate: int = SAMPLING_RATE, num_proc: Optional[int] = None,
-                           progress: bool = True) -> dict:
+                           progress: bool = True, overwrite: bool = False) -> dict:
     """Build (or reuse) the synthetic corpus: one Hub-layout folder per tradition; returns ``{tradition: folder}``.
 
     Cheap to call repeatedly (complete folders are skipped), so tests and the end-to-end job can use it as a fixture.
@@ -891,7 +933,7 @@ def build_synthetic_corpus(output_dir, seed: int = 0, clips_per_split: Optional[
     executor = ProcessPoolExecutor(num_proc) if num_proc > 1 else None  # one pool for all traditions
     try:
         return {t: build_tradition(output_dir, t, seed, clips_per_split, clip_seconds, sampling_rate, num_proc,
-                                   progress, executor) for t in traditions}
+                                   progress, executor, overwrite=overwrite) for t in traditions}
     finally:
         if executor is not None:
             executor.shutdown()

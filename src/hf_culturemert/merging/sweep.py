@@ -143,6 +143,14 @@ def sweep_lambda(recipe, grid=None, score_fn=None, *, criterion=None, keep_candi
     if output.is_dir() and any(output.iterdir()) and not recipe.overwrite:  # fail before hours of compute
         raise ValueError(f"Output folder {output} is not empty; pass --overwrite or choose a new folder")
     candidates_root = output.parent / f"{output.name}-lambda-sweep"
+    # the candidates folder is ours only if an earlier sweep wrote its manifest; a user's folder of that name
+    # (or any file in it that a candidate would replace) is refused before any compute, unless --overwrite
+    from ..outputs import OutputManifest
+
+    candidates = OutputManifest(candidates_root, "merge --lambda_grid", overwrite=recipe.overwrite)
+    candidate_names = [f"lambda-{lam:g}" for lam in grid]
+    candidates.check(candidate_names)
+    candidates.claim(candidate_names)
     rows, results, best = [], {}, None
     try:
         for lam in grid:
@@ -174,8 +182,11 @@ def sweep_lambda(recipe, grid=None, score_fn=None, *, criterion=None, keep_candi
         merge.recipe = recipe.replace(weight=best["lambda"], lambda_grid=None)
         write_record(merge, sweep)
     finally:
-        if not keep_candidates and candidates_root.exists():
-            shutil.rmtree(candidates_root)
+        if not keep_candidates:  # only the candidate folders this sweep made; the folder goes if nothing else is in it
+            for name in candidate_names:
+                if (candidates_root / name).exists() or candidates.owns(name):
+                    candidates.remove(name)
+            candidates.dissolve()
     files = {"markdown": output / "lambda_sweep.md", "json": output / "lambda_sweep.json",
              "plot": output / "lambda_sweep.png"}
     files["markdown"].write_text("# Lambda sweep\n\n" + sweep_markdown(sweep) + "\n", encoding="utf-8")

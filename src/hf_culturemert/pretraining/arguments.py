@@ -5,6 +5,7 @@ Defaults that differ from ``TrainingArguments`` are MERT's optimiser settings: A
 decay 0.01, clip norm 10.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -142,6 +143,10 @@ class PretrainingArguments(TrainingArguments):
             problems.append(f"replay_probability must be in [0, 1), got {self.replay_probability}")
         if not (self.use_codebook_loss or self.use_cqt_loss):
             problems.append("at least one of use_codebook_loss / use_cqt_loss must be true")
+        if not (math.isfinite(float(self.learning_rate)) and self.learning_rate >= 0):
+            problems.append(f"learning_rate must be a finite number >= 0, got {self.learning_rate}")
+        if self.per_device_train_batch_size < 1:
+            problems.append(f"per_device_train_batch_size must be >= 1, got {self.per_device_train_batch_size}")
         if self.lora_rank < 0:
             problems.append(f"lora_rank must be >= 0, got {self.lora_rank}")
         if self.streaming and (self.max_steps is None or self.max_steps <= 0):

@@ -129,7 +129,14 @@ def read_fairseq_checkpoint(path, trust_pickle=False):
                 "rerun with --trust-pickle (Python: trust_pickle=True): unknown classes are then replaced by inert "
                 "stubs, but unpickling still executes the file's instructions.") from error
     logger.warning("Reading %s with the stub unpickler (--trust-pickle): only for files you trust", path)
-    return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_stub_pickle)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_stub_pickle)
+    except (pickle.UnpicklingError, ValueError, EOFError, RuntimeError, KeyError, AttributeError) as error:
+        # e.g. a text file: "invalid literal for int()"; a truncated download: EOFError
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{path} is not a PyTorch/fairseq checkpoint ({type(error).__name__}: {reason}); pass the "
+                         ".pt file of the original checkpoint (e.g. MERT-v1-95M_fairseq.pt), downloaded completely"
+                         ) from error
 
 
 def _get(container, *names):

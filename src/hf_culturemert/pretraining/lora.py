@@ -53,6 +53,9 @@ def save_lora_adapter(model, folder):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.mert.save_pretrained(str(folder), safe_serialization=True)
+    from ..outputs import fix_modes
+
+    fix_modes(folder)  # save_pretrained writes 0600; follow the umask
     save_heads(model, folder)
     return folder
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..models.mert.configuration_mert import MERTConfig
 from ..models.mert.modeling_mert import MERTForPreTraining
@@ -107,7 +107,9 @@ def load_heads(model, heads_path):
 def save_heads(model, folder):
     """Write the pre-training heads of ``model`` to ``folder/pretraining_heads.safetensors``."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if is_head_key(k)}
-    save_file(state, str(Path(folder) / HEADS_FILE), metadata={"format": "pt"})
+    from ..outputs import save_safetensors
+
+    save_safetensors(state, Path(folder) / HEADS_FILE, metadata={"format": "pt"})
     return Path(folder) / HEADS_FILE
 
 
@@ -128,8 +130,18 @@ def load_pretraining_model(name_or_path=None, config_name=None, **config_overrid
         verbosity = hf_logging.get_verbosity()
         if local_heads:  # the heads come from the heads file: transformers' "MISSING heads" report would mislead
             hf_logging.set_verbosity_error()
+        from safetensors import SafetensorError
+
+        from ..hub_access import check_model_source, describe_load_error
+
+        offline = check_model_source(source, "--model_name_or_path")  # one line at once when the Hub is unreachable
         try:
-            model, info = MERTForPreTraining.from_pretrained(source, output_loading_info=True, **config_overrides)
+            model, info = MERTForPreTraining.from_pretrained(source, output_loading_info=True, **offline,
+                                                             **config_overrides)
+        except (SafetensorError, OSError) as error:
+            if not Path(source).is_dir():
+                raise
+            raise describe_load_error(source, error, "--model_name_or_path") from error
         finally:
             hf_logging.set_verbosity(verbosity)
         missing = sorted(info.get("missing_keys", []))

@@ -1,5 +1,6 @@
 """One pre-training run (``run_pretraining``): model + teachers + data + Trainer, resumable, Hub-ready output."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from transformers import set_seed
 from .arguments import PretrainingArguments
 from .collator import MERTPretrainingCollator
 from .data import build_train_dataset, precompute_codes
-from .modeling import (freeze_parts, is_complete_output, load_pretraining_model, mark_complete,
+from ..outputs import atomic_write_text
+from .modeling import (COMPLETE_MARKER, freeze_parts, is_complete_output, load_pretraining_model, mark_complete,
                        save_pretraining_output)
 from .trainer import MERTPretrainingTrainer, last_complete_checkpoint, remove_incomplete_checkpoints
 
@@ -46,6 +48,35 @@ def _summary(args, trainer=None, result=None):
     return summary
 
 
+SETTINGS_FILE = "pretraining_settings.json"  # written at the start of every run; checked on resume and skip
+
+
+def run_settings(args):
+    """The settings that define a run's result (JSON-normalised): stored with it, compared on resume and skip."""
+    return json.loads(json.dumps(_summary(args), default=str))
+
+
+def _refuse_changed_settings(output_dir, settings, stored_name, action):
+    """Raise ValueError naming each setting that differs from the run stored in ``output_dir``."""
+    path = Path(output_dir) / stored_name
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if stored_name == SETTINGS_FILE and (Path(output_dir) / COMPLETE_MARKER).is_file():
+            return _refuse_changed_settings(output_dir, settings, COMPLETE_MARKER, action)
+        raise ValueError(f"{output_dir} holds checkpoints of a run without stored settings ({SETTINGS_FILE}); "
+                         "cannot tell whether they match, so not resuming: choose another --output_dir, or pass "
+                         "--resume_from_checkpoint false to start fresh there") from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is unreadable ({error}); choose another --output_dir") from error
+    changed = [f"{key}: {stored[key]!r} -> {value!r}" for key, value in settings.items()
+               if key in stored and stored[key] != value]
+    if changed:
+        raise ValueError(f"{output_dir} holds a run with other settings ({'; '.join(changed)}); refusing to {action} "
+                         "with different settings. Choose another --output_dir, or rerun with the stored settings "
+                         f"(see {path})")
+
+
 def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=None, cqt_teacher=None,
                     train_dataset=None):
     """Continual pre-training with MERT's objective; returns the output folder (a Hub-ready MERT model).
@@ -59,8 +90,11 @@ def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=
     from ..teachers import CQTTeacher, build_encodec_teacher
 
     output_dir = Path(args.output_dir)
+    settings = run_settings(args)
     if is_complete_output(output_dir):
-        logger.info("%s already holds a complete pre-training result; skipping (delete it to retrain)", output_dir)
+        _refuse_changed_settings(output_dir, settings, COMPLETE_MARKER, "skip the run (it is complete)")
+        logger.info("%s already holds a complete pre-training result with the same settings; skipping (choose "
+                    "another --output_dir to train again)", output_dir)
         return str(output_dir)
     _ = args.device  # let TrainingArguments set up the distributed state first (use_cpu -> gloo MULTI_CPU)
     state = PartialState()
@@ -106,7 +140,11 @@ def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=
         # different processes cannot be concatenated for dispatching)
         args.accelerator_config.dispatch_batches = False
     resume = _resolve_resume(args)
+    if resume:
+        _refuse_changed_settings(Path(resume).parent, settings, SETTINGS_FILE, f"resume from {resume}")
     if state.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output_dir / SETTINGS_FILE, json.dumps(settings, indent=2, default=str) + "\n")
         remove_incomplete_checkpoints(args.output_dir)
     state.wait_for_everyone()
     if resume:

@@ -301,6 +301,9 @@ class MERTPretrainingTrainer(Trainer):
         run_dir = self._get_output_dir(trial=trial)
         folder = Path(run_dir) / f"checkpoint-{self.state.global_step}"
         if self.args.should_save:
+            from ..outputs import fix_modes
+
+            fix_modes(folder)  # Trainer's safetensors are written 0600; follow the umask
             _atomic_write_text(folder / CHECKPOINT_MARKER,
                                json.dumps({"complete": True, "global_step": self.state.global_step,
                                            "num_processes": self.accelerator.num_processes}))

@@ -36,8 +36,26 @@ def default_cache_dir():
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _bad_shards(folder):
+    """``"<shard> is not a valid parquet file; "`` for each unreadable ``*.parquet`` below ``folder``."""
+    import pyarrow.parquet as pq
+
+    bad = []
+    for shard in sorted(Path(folder).rglob("*.parquet")):
+        try:
+            pq.ParquetFile(shard).close()
+        except (OSError, ValueError):
+            bad.append(str(shard))
+    return "".join(f"{path} is not a valid parquet file; " for path in bad[:3]) + (
+        f"({len(bad) - 3} more); " if len(bad) > 3 else "")
+
+
 def load_backbone(model):
     """A ``MERTModel`` from a path / Hub id / short name, or the backbone of a model object (``.mert`` if present)."""
+    if isinstance(model, str) and model == "tiny-random":  # the offline demo model, as in `culturemert embed`
+        from ..testing import random_model
+
+        return random_model()
     if isinstance(model, (str, os.PathLike)):
         try:
             from ..export import load_model
@@ -152,8 +170,10 @@ def load_split(dataset, split, data_root=None):
         else:
             try:
                 ds = datasets.load_dataset(str(folder), split=split)
-            except ValueError as error:
-                raise ValueError(f"Could not load split {split!r} of dataset folder {folder}: {error}") from error
+            except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as error:
+                raise ValueError(f"Could not load split {split!r} of dataset folder {folder}: {_bad_shards(folder)}"
+                                 f"{' '.join(str(error).split())}. Rebuild the folder (e.g. `culturemert "
+                                 "synthesize` or its dataset builder) or remove the bad files") from error
         tags = _vocabulary_from_folder(folder) or _registry_tags(folder.name)
         return ds, tags, f"folder:{_folder_identity(folder, split)}"
     try:

@@ -148,14 +148,18 @@ def _parse_model_spec(spec):
     return None, spec
 
 
-def evaluate_models(models, datasets, output_dir, args=None, **overrides):
+def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False, **overrides):
     """Probe every model on every dataset and write the model-card tables.
 
     ``models``: paths / Hub ids / short names, ``"name=path"`` strings, model objects, or a dict name -> any of
     those. Writes ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables)
     and ``layers.png`` (test ROC-AUC per layer per model) into ``output_dir``; returns the results dict with
     ``results`` ({model: {dataset: probe result}}), ``tables``, ``files`` and ``cache_hit``.
+
+    Result files that an earlier ``evaluate`` did not write (no entry in ``output_dir``'s manifest) are not
+    replaced: the call refuses before probing anything, unless ``overwrite``.
     """
+    from ..outputs import OutputManifest
     from ..plots import plot_layer_scores
 
     args = _resolve_args(args, overrides)
@@ -166,7 +170,9 @@ def evaluate_models(models, datasets, output_dir, args=None, **overrides):
     if not specs or not datasets:
         raise ValueError("Pass at least one model and one dataset")
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = OutputManifest(output_dir, "evaluate", overwrite=overwrite)
+    result_names = ["results.json", "results.md", "layers.png"]
+    manifest.check(result_names)  # before hours of probing
     results, names = {}, []
     for name, model in specs:
         prepared = _PreparedModel(model, args, name)
@@ -188,6 +194,7 @@ def evaluate_models(models, datasets, output_dir, args=None, **overrides):
     output = {"models": names, "datasets": dataset_names, "tables": tables, "results": results, "files": files,
               "cache_hit": all(r["cache_hit"] for per in results.values() for r in per.values()),
               "settings": dataclasses.asdict(args)}
+    manifest.claim(result_names)
     Path(files["markdown"]).write_text(markdown, encoding="utf-8")
     Path(files["json"]).write_text(json.dumps(output, indent=2, default=str), encoding="utf-8")
     plot_layer_scores(results, files["plot"])
