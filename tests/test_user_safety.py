@@ -48,11 +48,18 @@ def test_help_does_not_import_torch_or_transformers():
     assert code == 2 and "unknown command 'bogus'" in err
 
 
-def test_embed_argument_errors_do_not_import_torch():
-    code = ("import sys; sys.argv = ['culturemert']; import hf_culturemert.cli as c; "
-            "rc = c.main(['embed', '--batch_size', '0', '--audio', 'x.wav']); print('RC', rc, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True)
-    assert "RC 1 False" in done.stdout and "--batch_size 0: must be at least 1" in done.stderr
+@pytest.mark.parametrize("argv, code, message", [
+    (["embed", "--batch_size", "0", "--audio", "x.wav"], 1, "--batch_size 0: must be at least 1"),
+    (["probe", "--model", "m", "--dataset", "d", "--batch_size", "0"], 1, "`batch_size` must be at least 1"),
+    (["evaluate", "--models", "m", "--window_seconds", "-1"], 1, "`window_seconds` must be positive"),
+    (["push", "model", "folder"], 2, "required: --repo_id"),
+])
+def test_argument_errors_do_not_import_torch(argv, code, message):
+    script = ("import sys; sys.argv = ['culturemert']; import hf_culturemert.cli as c\n"
+              "try:\n    rc = c.main(%r)\nexcept SystemExit as exit:\n    rc = exit.code\n"
+              "print('RC', rc, 'torch' in sys.modules)" % (argv,))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, check=True)
+    assert f"RC {code} False" in done.stdout and message in done.stderr, (done.stdout, done.stderr)
 
 
 def test_import_still_registers_auto_classes():

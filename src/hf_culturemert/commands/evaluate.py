@@ -21,10 +21,11 @@ class EvaluateCommandArguments:
 
 def main(argv):
     from ..commands import make_parser
-    from ..probing import evaluate_models
 
-    parser = make_parser("evaluate", (EvaluateCommandArguments, ProbeArguments))
+    parser = make_parser("evaluate", (EvaluateCommandArguments, ProbeArguments), light=True)
     command, args = parser.parse_args_into_dataclasses(args=list(argv))
+    from ..probing import evaluate_models  # torch: only once the arguments are valid
+
     if not command.models:
         raise ValueError("Pass at least one model with --models (folders, Hub ids or short names)")
     output = evaluate_models(command.models, command.datasets, command.output, args,

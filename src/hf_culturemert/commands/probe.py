@@ -19,10 +19,11 @@ class ProbeCommandArguments:
 
 def main(argv):
     from ..commands import make_parser
-    from ..probing import probe_model
 
-    parser = make_parser("probe", (ProbeCommandArguments, ProbeArguments))
+    parser = make_parser("probe", (ProbeCommandArguments, ProbeArguments), light=True)
     command, args = parser.parse_args_into_dataclasses(args=list(argv))
+    from ..probing import probe_model  # torch: only once the arguments are valid
+
     result = probe_model(command.model, command.dataset, args, output_dir=command.output)
     summary = result["summary"]
     lines = [f"{result['model']} on {result['dataset']} (probe: layer {result['reported_layer']}, "

@@ -5,8 +5,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from transformers import HfArgumentParser
-
 from ..publish import DEFAULT_IGNORE, KINDS, format_size, push_folder
 
 logger = logging.getLogger(__name__)
@@ -35,9 +33,11 @@ def main(argv) -> int:
     while argv and not argv[0].startswith("-") and len(positional) < 2:
         positional.append(argv.pop(0))
     argv = [item for pair in zip(("--kind", "--path"), positional) for item in pair] + argv
-    parser = HfArgumentParser(PushArguments, prog="culturemert push",
-                              description="Publish a model, dataset or Space folder to the Hugging Face Hub. The token "
-                                          "comes from $HF_TOKEN or `hf auth login` and is never printed.")
+    from ..commands import make_parser
+
+    parser = make_parser("push", PushArguments, light=True)
+    parser.description = ("Publish a model, dataset or Space folder to the Hugging Face Hub. The token comes from "
+                          "$HF_TOKEN or `hf auth login` and is never printed.")
     (args,) = parser.parse_args_into_dataclasses(argv)
     result = push_folder(args.kind, args.path, args.repo_id, private=args.private, revision=args.revision,
                          dry_run=args.dry_run, commit_message=args.commit_message, create_pr=args.create_pr,

@@ -29,10 +29,21 @@ the learning rate with the best mean validation ROC-AUC is reported, test metric
 """
 
 from .arguments import MARBLE_LEARNING_RATES, ProbeArguments
-from .features import cached_split_features, load_split, model_fingerprint
-from .pipeline import evaluate_models, probe_model
-from .report import results_markdown, table_rows
-from .train import ProbeEnsemble, summarize_grid, train_probe_grid
+
+# the rest imports torch: loaded on first use, so that `culturemert probe/evaluate` parse (and refuse) their
+# arguments without it
+_LAZY = {"cached_split_features": "features", "load_split": "features", "model_fingerprint": "features",
+         "evaluate_models": "pipeline", "probe_model": "pipeline", "results_markdown": "report",
+         "table_rows": "report", "ProbeEnsemble": "train", "summarize_grid": "train", "train_probe_grid": "train"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ProbeArguments", "MARBLE_LEARNING_RATES", "probe_model", "evaluate_models", "train_probe_grid",
            "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split", "model_fingerprint",
