@@ -218,9 +218,9 @@ def save_pretraining_output(model, output_dir, card_text=None, summary=None):
 
 
 def mark_complete(output_dir, summary):
-    from .trainer import _atomic_write_text
+    from ..outputs import atomic_write_text
 
-    _atomic_write_text(Path(output_dir) / COMPLETE_MARKER, json.dumps(summary, indent=2, default=str))
+    atomic_write_text(Path(output_dir) / COMPLETE_MARKER, json.dumps(summary, indent=2, default=str))
 
 
 def is_complete_output(output_dir):

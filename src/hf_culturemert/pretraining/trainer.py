@@ -14,7 +14,6 @@ What it adds to ``transformers.Trainer``:
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback
 
+from ..outputs import atomic_write_text
 from .flops import device_peak_tflops, training_flops_per_second
 
 logger = logging.getLogger(__name__)
@@ -34,16 +34,6 @@ _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN/inf loss; the message names the step and the component."""
-
-
-def _atomic_write_text(path, text):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def list_checkpoints(output_dir):
@@ -304,7 +294,7 @@ class MERTPretrainingTrainer(Trainer):
             from ..outputs import fix_modes
 
             fix_modes(folder)  # Trainer's safetensors are written 0600; follow the umask
-            _atomic_write_text(folder / CHECKPOINT_MARKER,
+            atomic_write_text(folder / CHECKPOINT_MARKER,
                                json.dumps({"complete": True, "global_step": self.state.global_step,
                                            "num_processes": self.accelerator.num_processes}))
             if limit is not None:
