@@ -92,3 +92,13 @@ def make_parser(command, dataclass_types, light=False):
             positive = negatives[0][5:]
             action.help = f"Turn --{positive} off (same as --{positive} false)."
     return parser
+
+
+def quiet_library_progress():
+    """Turn off datasets' per-split map/save bars and transformers' weight-loading bars, which drown a long
+    pipeline's own progress bar (``reproduce``, ``transfer``)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()

@@ -3,23 +3,19 @@
 import sys
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 from ..reproduce import ReproduceArguments, run_reproduce
 
 
 def main(argv):
-    parser = HfArgumentParser(ReproduceArguments, prog="culturemert reproduce",
-                              description="Run the whole CultureMERT study: data, base model, continual pre-training "
-                                          "per tradition and on all, task-arithmetic merge with a lambda sweep, "
-                                          "probing, results and model cards. Rerun to resume.")
+    from . import make_parser, quiet_library_progress
+
+    parser = make_parser("reproduce", ReproduceArguments)
+    parser.description = ("Run the whole CultureMERT study: data, base model, continual pre-training per tradition "
+                          "and on all, task-arithmetic merge with a lambda sweep, probing, results and model cards. "
+                          "Rerun to resume.")
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     if not args.dry_run:
-        import datasets
-        from transformers.utils import logging as hf_logging
-
-        datasets.disable_progress_bars()   # per-shard save/map bars drown the pipeline's own progress
-        hf_logging.disable_progress_bar()  # "Loading weights" bars, once per model load
+        quiet_library_progress()
     result = run_reproduce(args)
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")

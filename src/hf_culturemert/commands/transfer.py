@@ -6,23 +6,19 @@ from pathlib import Path
 
 
 def main(argv):
-    from transformers import HfArgumentParser
-
+    from . import make_parser, quiet_library_progress
     from ..transfer.arguments import TransferArguments
 
-    parser = HfArgumentParser(TransferArguments, prog="culturemert transfer",
-                              description="Train VGG-ish, Musicnn, AST (and MERT-family) taggers on each dataset and "
-                                          "transfer them to every other dataset (full fine-tuning or output layer "
-                                          "only). Rerun to resume.")
+    parser = make_parser("transfer", TransferArguments)
+    parser.description = ("Train VGG-ish, Musicnn, AST (and MERT-family) taggers on each dataset and transfer them "
+                          "to every other dataset (full fine-tuning or output layer only). Rerun to resume.")
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     from ..transfer.sweep import run_transfer
 
     if not args.dry_run:
-        import datasets
         from transformers.utils import logging as hf_logging
 
-        datasets.disable_progress_bars()   # per-split map bars drown the sweep's own progress bar
-        hf_logging.disable_progress_bar()
+        quiet_library_progress()
         hf_logging.set_verbosity_error()
         logging.getLogger("accelerate").setLevel(logging.WARNING)  # one "dataset had no length" line per eval
     if args.preset == "miniature" and not args.dry_run:
