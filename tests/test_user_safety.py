@@ -53,6 +53,14 @@ def test_help_does_not_import_torch_or_transformers():
     (["probe", "--model", "m", "--dataset", "d", "--batch_size", "0"], 1, "`batch_size` must be at least 1"),
     (["evaluate", "--models", "m", "--window_seconds", "-1"], 1, "`window_seconds` must be positive"),
     (["push", "model", "folder"], 2, "required: --repo_id"),
+    (["merge", "--base", "b", "--models", "m", "--lambda", "0.2", "--method", "nope"], 1, "Unknown merge method 'nope'"),
+    (["merge", "--base", "b", "--models", "m", "--lambda", "abc"], 2, "--lambda: invalid float value: 'abc'"),
+    (["pretrain", "--recipe", "tiny", "--learning_rate", "-0.1"], 1,
+     "stage 'stage1': learning_rate must be a finite number >= 0, got -0.1"),
+    (["pretrain", "--recipe", "tiny", "--stage2.mask_prob", "2"], 1, "stage 'stage2': mask_prob must be in [0, 1]"),
+    (["pretrain", "--recipe", "nosuch"], 1, "Unknown recipe 'nosuch'"),
+    (["pretrain", "--output_dir", "o", "--train_datasets", "a", "b", "--per_device_train_batch_size", "0"], 1,
+     "per_device_train_batch_size must be >= 1, got 0"),
 ])
 def test_argument_errors_do_not_import_torch(argv, code, message):
     script = ("import sys; sys.argv = ['culturemert']; import hf_culturemert.cli as c\n"
@@ -428,17 +436,30 @@ def test_synthesize_into_a_read_only_folder_is_one_line(tmp_path, capsys, monkey
     assert "Traceback" not in err and "permission denied creating" in err and "--output-dir" in err
 
 
-def test_block_decoding_of_pcm_equals_decoding_in_one_go(tmp_path):
-    """load_audio decodes PCM files block by block (memory); the result is sample-identical to one call."""
+@pytest.mark.parametrize("extension, codec", [("wav", []), ("flac", []), ("mp3", []), ("ogg", ["-c:a", "libvorbis"]),
+                                              ("opus", []), ("m4a", [])])
+def test_streaming_decode_equals_decoding_in_one_go(tmp_path, extension, codec):
+    """load_audio decodes packet by packet into one buffer (memory); the samples equal get_all_samples' exactly,
+    for PCM and for lossy codecs (stereo 44.1 kHz in: down-mixed and resampled to 24 kHz)."""
+    import shutil
+
     from torchcodec.decoders import AudioDecoder
 
     import hf_culturemert.audio as audio
 
-    rate, seconds = 48000, 3.5 * audio.DECODE_BLOCK_SECONDS
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg (Debian's `ffmpeg` package) is needed to encode the test files")
+    rate, seconds = 44100, 25.3
     t = np.arange(int(rate * seconds)) / rate
     stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 331 * t)], axis=1)
-    sf.write(tmp_path / "long.wav", stereo.astype(np.float32), rate)  # resampled to 24 kHz and down-mixed
-    whole = AudioDecoder(str(tmp_path / "long.wav"), sample_rate=24000, num_channels=1).get_all_samples()
-    blocks = audio.load_audio(tmp_path / "long.wav")
-    assert blocks.shape == (int(24000 * seconds),)
-    np.testing.assert_array_equal(blocks, whole.data[0].numpy())
+    sf.write(tmp_path / "source.wav", stereo.astype(np.float32), rate)
+    path = tmp_path / f"long.{extension}"
+    if extension == "wav":
+        path = tmp_path / "source.wav"
+    else:
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(tmp_path / "source.wav"), *codec, str(path)],
+                       check=True)
+    whole = AudioDecoder(str(path), sample_rate=24000, num_channels=1).get_all_samples().data[0].numpy()
+    streamed = audio.load_audio(path)
+    assert abs(streamed.size - 24000 * seconds) < 0.1 * 24000
+    np.testing.assert_array_equal(streamed, whole)

@@ -37,6 +37,11 @@ RECIPE_GPUS = 8  # culturemert-95m.yaml's per-device batch is sized for 8 GPUs
 # the top of MARBLE's grid: probes on tiny features pick these >90% of the time, at half the cost of all six
 MINIATURE_PROBE_LRS = [1e-3, 5e-3, 1e-2]
 MINIATURE_CLIPS = {"train": 64, "validation": 24, "test": 24}
+# the shipped pico base: MERT's objective on 512 synthetic western clips (seed 0) for PICO_BASE_STEPS steps
+PICO_BASE_DIR = Path(__file__).parent / "resources" / "models" / "pico-base"
+PICO_BASE_CLIPS = {"train": 512, "validation": 4, "test": 4}
+PICO_BASE_STEPS = 5000
+TEACHER_FILE = "rvq_teacher.safetensors"  # the base's acoustic teacher, kept beside its weights
 
 
 @dataclass
@@ -58,7 +63,13 @@ class ReproduceArguments:
         default=None, metadata={"help": "MERT-v1-95M_fairseq.pt to start from its trained heads (95m preset)."})
     data_root: Optional[str] = field(
         default=None, metadata={"help": "Folder of dataset folders (default: the Hub datasets / synthetic corpus)."})
-    base_steps: int = field(default=160, metadata={"help": "Miniature: steps of the western pre-training."})
+    retrain_base: bool = field(default=False, metadata={
+        "help": "Miniature: pre-train the pico base (and fit its teacher) in this run instead of using the shipped "
+                "one (models/pico-base in the package); about an hour on 2 CPU cores."})
+    base_only: bool = field(default=False, metadata={
+        "help": "With --retrain_base: stop once the base is trained (how the shipped base was made)."})
+    base_steps: int = field(default=PICO_BASE_STEPS, metadata={
+        "help": "Miniature, with --retrain_base: steps of the western pre-training."})
     stage1_steps: int = field(default=20, metadata={"help": "Miniature: continual pre-training stage 1 steps."})
     stage2_steps: int = field(default=60, metadata={"help": "Miniature: continual pre-training stage 2 steps."})
     clips_per_split: Optional[int] = field(
@@ -99,6 +110,11 @@ class ReproduceArguments:
             raise ValueError(f"--teacher must be one of {MINIATURE_TEACHERS}, got {self.teacher!r}")
         if self.window_seconds is not None and self.window_seconds <= 0:
             raise ValueError(f"--window_seconds must be positive, got {self.window_seconds}")
+        if self.teacher != "rvq" and not self.retrain_base:
+            raise ValueError(f"--teacher {self.teacher} needs --retrain_base: the shipped pico base was pre-trained "
+                             "with the rvq teacher, and continual pre-training keeps its base's teacher")
+        if self.base_only and not self.retrain_base:
+            raise ValueError("--base_only needs --retrain_base (the shipped base is already trained)")
 
 
 class StageLog:
@@ -185,17 +201,53 @@ def _full_eval_datasets(args):
     return list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
 
 
-def _base_arguments(args, data_root, output_dir, teacher="random-tiny"):
+def _base_arguments(args, data_root, output_dir, teacher):
     from transformers import HfArgumentParser
 
     from .pretraining.arguments import PretrainingArguments
 
     values = dict(_miniature_training(args, data_root, teacher), output_dir=str(output_dir), model_name_or_path=None,
-                  config_name="tiny", train_datasets=["western"],
-                  max_steps=args.base_steps, learning_rate=1e-3, lr_scheduler_type="linear",
-                  warmup_steps=max(1, args.base_steps // 10), save_steps=60, logging_steps=40, report_to="none")
+                  config_name="pico", train_datasets=["western"], max_steps=args.base_steps, learning_rate=1e-3,
+                  lr_scheduler_type="linear", warmup_steps=max(1, args.base_steps // 20),
+                  save_steps=max(1, min(500, args.base_steps // 4)), logging_steps=max(1, min(100, args.base_steps // 10)),
+                  report_to="none")
     (parsed,) = HfArgumentParser(PretrainingArguments).parse_dict(values)
     return parsed
+
+
+def train_pico_base(args, output_dir):
+    """The miniature's pre-trained base: fit the acoustic teacher, then MERT's objective on a western corpus.
+
+    ``output_dir``: ``data/western`` (512 train clips of seed ``args.seed``), ``teacher/`` and ``model/`` (the
+    base, with its teacher copied in as ``rvq_teacher.safetensors`` and its Trainer log ``trainer_state.json``).
+    Resumable: every part is skipped when complete, and pre-training resumes from its last checkpoint.
+    """
+    import shutil
+
+    from .data import build_synthetic_corpus
+    from .pretraining.modeling import config_from_name
+    from .pretraining.run import run_pretraining
+
+    out = Path(output_dir)
+    western = build_synthetic_corpus(out / "data", seed=args.seed, clips_per_split=PICO_BASE_CLIPS,
+                                     traditions=["western"])["western"]
+    teacher = "random-tiny"
+    if args.teacher == "rvq":
+        pico = config_from_name("pico")
+        teacher_file = out / "teacher" / TEACHER_FILE
+        if not teacher_file.is_file():
+            fit_rvq_teacher(western, teacher_file, pico.num_codebooks, pico.codebook_size, seed=args.seed)
+        teacher = f"rvq:{teacher_file}"
+    model = Path(run_pretraining(_base_arguments(args, out / "data", out / "model", teacher)))
+    if args.teacher == "rvq" and not (model / TEACHER_FILE).is_file():
+        shutil.copy2(teacher_file, model / TEACHER_FILE)
+    return str(model)
+
+
+def base_teacher(base):
+    """The teacher a base was pre-trained with (its ``rvq_teacher.safetensors``; else a random tiny EnCodec)."""
+    file = Path(base) / TEACHER_FILE
+    return f"rvq:{file}" if file.is_file() else "random-tiny"
 
 
 # ------------------------------------------------------------------------------------------------- pipeline
@@ -208,9 +260,9 @@ def run_reproduce(args: ReproduceArguments):
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
-    miniature_stages = 8 if args.teacher == "rvq" else 7
-    log = StageLog(out / "stages.json", total=len(args.traditions) + (miniature_stages if args.preset == "miniature"
-                                                                        else 4))
+    miniature_stages = 7 if args.retrain_base else 6
+    total = 1 if args.base_only else len(args.traditions) + (miniature_stages if args.preset == "miniature" else 4)
+    log = StageLog(out / "stages.json", total=total)
     models_dir = out / "models"
 
     if args.preset == "miniature":
@@ -222,24 +274,19 @@ def run_reproduce(args: ReproduceArguments):
                                              traditions=["western"] + list(args.traditions))
             return {name: str(path) for name, path in folders.items()}
 
-        data = log.run("data", build_data, lambda r: list(r.values()))
+        data = {} if args.base_only else log.run("data", build_data, lambda r: list(r.values()))
         data_root = out / "data"
-        teacher = "random-tiny"
-        if args.teacher == "rvq":
-            from .pretraining.modeling import config_from_name
-
-            tiny = config_from_name("tiny")
-            teacher = "rvq:" + log.run(
-                "teacher: residual k-means on the western log-mel frames",
-                lambda: fit_rvq_teacher(data["western"], models_dir / "teacher" / "rvq.safetensors",
-                                        tiny.num_codebooks, tiny.codebook_size, seed=args.seed), lambda r: [r])
-
-        def train_base():
-            from .pretraining.run import run_pretraining
-
-            return str(run_pretraining(_base_arguments(args, data_root, models_dir / "base", teacher)))
-
-        base = log.run("base (western pre-training)", train_base, lambda r: [r])
+        if args.retrain_base:
+            base = log.run("base: pico MERT pre-trained on the western corpus",
+                           lambda: train_pico_base(args, models_dir / "base"), lambda r: [r])
+        else:
+            base = str(PICO_BASE_DIR)
+            if not (PICO_BASE_DIR / "model.safetensors").is_file():
+                raise FileNotFoundError(f"The shipped pico base {PICO_BASE_DIR} is missing (a broken install?); "
+                                        "reinstall the package or pass --retrain_base")
+        teacher = base_teacher(base)
+        if args.base_only:
+            return {"output_dir": str(out), "models": {"base": base}, "stages": str(out / "stages.json")}
 
         def save_random_init():
             import torch

@@ -23,7 +23,8 @@ def _string_to_bool(value):
 class LightParser(argparse.ArgumentParser):
     """``HfArgumentParser``'s flags for plain dataclasses (str/int/float/bool, Optional[...] and List[...] of them)
     without importing transformers, so that ``--help`` and argument errors answer at once. Same spellings:
-    ``--a_b`` and ``--a-b``, ``--flag [true|false]``, ``--no_flag`` for flags that default to true."""
+    ``--a_b`` and ``--a-b``, ``--flag [true|false]``, ``--no_flag`` for flags that default to true, and the
+    ``aliases`` of a field's metadata."""
 
     def __init__(self, dataclass_types, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
@@ -38,6 +39,8 @@ class LightParser(argparse.ArgumentParser):
 
     def _add_field(self, f, annotation):
         options = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
+        aliases = f.metadata.get("aliases", [])
+        options += [aliases] if isinstance(aliases, str) else list(aliases)  # as HfArgumentParser
         kwargs = {"help": f.metadata.get("help")}
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]

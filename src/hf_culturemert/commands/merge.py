@@ -16,9 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from transformers import HfArgumentParser
-
-from ..merging import MergeRecipe, run_merge, sweep_lambda
+from ..commands import make_parser
+from ..merging.recipe import MergeRecipe
 
 _COMMA_LISTS = {"--lambda_grid", "--lambda-grid", "--weights", "--eval_seeds", "--eval-seeds"}
 
@@ -58,8 +57,10 @@ def _is_number(token):
 
 
 def build_parser():
-    return HfArgumentParser((MergeRecipe, RecipeFileArguments), prog="culturemert merge",
-                            description=__doc__.split("\n\n")[0])
+    """The merge options without importing torch or transformers (argument errors answer at once)."""
+    parser = make_parser("merge", (MergeRecipe, RecipeFileArguments), light=True)
+    parser.description = __doc__.split("\n\n")[0]
+    return parser
 
 
 def parse_args(argv):
@@ -77,6 +78,8 @@ def parse_args(argv):
 
 def main(argv=None):
     recipe, _ = parse_args(sys.argv[1:] if argv is None else argv)
+    from ..merging import run_merge, sweep_lambda
+
     if not recipe.output:
         raise ValueError("Pass --output FOLDER (where the merged, Hub-ready model folder is written)")
     if recipe.lambda_grid:

@@ -71,24 +71,57 @@ def help_text(full=False):
     return "\n".join(lines) + make_parser("pretrain", PretrainingArguments).format_help()
 
 
+def given_settings(argv):
+    """The checked settings (``pretraining.checks``) among plain ``--key value`` arguments, values as YAML."""
+    from ..pretraining.checks import CHECKED_SETTINGS
+
+    values = {}
+    for i, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        key, eq, raw = token[2:].partition("=")
+        key = key.replace("-", "_")
+        if key not in CHECKED_SETTINGS:
+            continue
+        if not eq:
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            raw = "true" if following is None or (following.startswith("--")) else following
+        try:
+            values[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            values[key] = raw
+    return values
+
+
 def main(argv):
     argv = list(argv)
     if argv and argv[0] in ("-h", "--help", "--help-all"):
         sys.stdout.write(help_text(full=argv[0] == "--help-all"))
         return 0
+    from ..commands import _register_auto_classes
+    from ..pretraining.checks import setting_problems
+    from ..pretraining.recipes import check_stage_values, load_recipe
+
     if "--recipe" in argv or any(a.startswith("--recipe=") for a in argv):
         overrides = parse_overrides(argv)
-        recipe = overrides.pop("recipe")
+        recipe = load_recipe(overrides.pop("recipe"))
+        check_stage_values(recipe, overrides)  # bad values answer before torch is imported
+        _register_auto_classes()
         from ..pretraining import run_recipe
 
         output = run_recipe(recipe, overrides)
     else:
+        if not (len(argv) == 1 and argv[0].endswith((".yaml", ".yml"))):
+            problems = setting_problems(given_settings(argv))
+            if problems:
+                raise ValueError("Invalid pre-training arguments: " + "; ".join(problems))
         from ..commands import make_parser
         from ..pretraining import PretrainingArguments, run_pretraining
 
         parser = make_parser("pretrain", PretrainingArguments)
         if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
             (args,) = parser.parse_yaml_file(argv[0])
+            _register_auto_classes()
         else:
             (args,) = parser.parse_args_into_dataclasses(argv)
         output = run_pretraining(args)

@@ -14,12 +14,24 @@ theta = theta_base + 0.2 * sum_i (theta_i - theta_base). The arithmetic of every
 legacy weight-norm names, LoRA adapters), strict checks, tensor selection, streaming I/O and the Hub record.
 """
 
-from .checkpoints import ARCHITECTURE_FIELDS, HEAD_FIELDS, MergeInput, canonical_name, resolve_input
-from .core import MergeResult, merge_models, model_card, run_merge, select_tensors
-from .methods import dare_seed, merge_task_vectors
 from .recipe import DEFAULT_DENSITY, KEEP_FROM_BASE_PRESETS, METHODS, MergeRecipe
-from .sweep import SweepResult, probing_score_fn, sweep_lambda
-from .writer import SafetensorsStreamWriter
+
+# the rest imports torch: loaded on first use, so that `culturemert merge` parses (and refuses) its arguments
+# without it
+_LAZY = {"ARCHITECTURE_FIELDS": "checkpoints", "HEAD_FIELDS": "checkpoints", "MergeInput": "checkpoints",
+         "canonical_name": "checkpoints", "resolve_input": "checkpoints", "MergeResult": "core",
+         "merge_models": "core", "model_card": "core", "run_merge": "core", "select_tensors": "core",
+         "dare_seed": "methods", "merge_task_vectors": "methods", "SweepResult": "sweep",
+         "probing_score_fn": "sweep", "sweep_lambda": "sweep", "SafetensorsStreamWriter": "writer"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["merge_models", "run_merge", "sweep_lambda", "MergeRecipe", "MergeResult", "SweepResult", "METHODS",
            "DEFAULT_DENSITY", "KEEP_FROM_BASE_PRESETS", "ARCHITECTURE_FIELDS", "HEAD_FIELDS", "merge_task_vectors",

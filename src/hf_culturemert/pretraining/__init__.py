@@ -13,15 +13,28 @@ Public API::
     forward_flops_per_second(config), training_flops_per_second(config)
 """
 
-from .arguments import PretrainingArguments
-from .collator import MERTPretrainingCollator, noise_mixup, random_crop_offset
-from .convert import convert_fairseq_checkpoint, convert_fairseq_state_dict
-from .flops import device_peak_tflops, forward_flops_per_second, training_flops_per_second
-from .lora import apply_lora, load_lora_model, lora_task_vector, merge_lora_adapter, save_lora_adapter
-from .modeling import HEADS_FILE, load_pretraining_model, save_pretraining_output, weights_digest
 from .recipes import available_recipes, load_recipe, run_recipe, stage_arguments
-from .run import run_pretraining
-from .trainer import MERTPretrainingTrainer, NonFiniteLossError, last_complete_checkpoint
+
+# the rest imports torch: loaded on first use, so that `culturemert pretrain` checks (and refuses) its arguments
+# without it
+_LAZY = {"PretrainingArguments": "arguments",
+         "MERTPretrainingCollator": "collator", "noise_mixup": "collator", "random_crop_offset": "collator",
+         "convert_fairseq_checkpoint": "convert", "convert_fairseq_state_dict": "convert",
+         "device_peak_tflops": "flops", "forward_flops_per_second": "flops", "training_flops_per_second": "flops",
+         "apply_lora": "lora", "load_lora_model": "lora", "lora_task_vector": "lora", "merge_lora_adapter": "lora",
+         "save_lora_adapter": "lora", "HEADS_FILE": "modeling", "load_pretraining_model": "modeling",
+         "save_pretraining_output": "modeling", "weights_digest": "modeling",
+         "run_pretraining": "run",
+         "MERTPretrainingTrainer": "trainer", "NonFiniteLossError": "trainer", "last_complete_checkpoint": "trainer"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["PretrainingArguments", "MERTPretrainingCollator", "MERTPretrainingTrainer", "NonFiniteLossError",
            "run_pretraining", "run_recipe", "load_recipe", "available_recipes", "stage_arguments",

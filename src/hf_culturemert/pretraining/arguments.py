@@ -5,12 +5,13 @@ Defaults that differ from ``TrainingArguments`` are MERT's optimiser settings: A
 decay 0.01, clip norm 10.
 """
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 from transformers import TrainingArguments
+
+from .checks import CHECKED_SETTINGS, setting_problems
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"]
 
@@ -123,38 +124,7 @@ class PretrainingArguments(TrainingArguments):
     save_total_limit: Optional[int] = field(default=2, metadata={"help": "Checkpoints kept (oldest removed)."})
 
     def __post_init__(self):
-        problems = []
-        if not 0.0 <= self.mask_prob <= 1.0:
-            problems.append(f"mask_prob must be in [0, 1], got {self.mask_prob}")
-        if self.mask_length < 1:
-            problems.append(f"mask_length must be >= 1, got {self.mask_length}")
-        if not 0.0 <= self.mixup_probability <= 1.0:
-            problems.append(f"mixup_probability must be in [0, 1], got {self.mixup_probability}")
-        if not 1 <= self.mixup_min_segments <= self.mixup_max_segments:
-            problems.append("need 1 <= mixup_min_segments <= mixup_max_segments, got "
-                            f"{self.mixup_min_segments}, {self.mixup_max_segments}")
-        if not 0.0 < self.mixup_min_seconds <= self.mixup_max_seconds:
-            problems.append("need 0 < mixup_min_seconds <= mixup_max_seconds, got "
-                            f"{self.mixup_min_seconds}, {self.mixup_max_seconds}")
-        if not 0.0 < self.min_crop_seconds <= self.crop_seconds:
-            problems.append(f"need 0 < min_crop_seconds <= crop_seconds, got {self.min_crop_seconds}, "
-                            f"{self.crop_seconds}")
-        if not 0.0 <= self.replay_probability < 1.0:
-            problems.append(f"replay_probability must be in [0, 1), got {self.replay_probability}")
-        if not (self.use_codebook_loss or self.use_cqt_loss):
-            problems.append("at least one of use_codebook_loss / use_cqt_loss must be true")
-        if not (math.isfinite(float(self.learning_rate)) and self.learning_rate >= 0):
-            problems.append(f"learning_rate must be a finite number >= 0, got {self.learning_rate}")
-        if self.per_device_train_batch_size < 1:
-            problems.append(f"per_device_train_batch_size must be >= 1, got {self.per_device_train_batch_size}")
-        if self.lora_rank < 0:
-            problems.append(f"lora_rank must be >= 0, got {self.lora_rank}")
-        if self.streaming and (self.max_steps is None or self.max_steps <= 0):
-            problems.append("streaming datasets have no length: set max_steps")
-        if self.streaming and self.precompute_codes:
-            problems.append("precompute_codes needs a map-style dataset (streaming=false)")
-        if self.remove_unused_columns:
-            problems.append("remove_unused_columns must be false (the collator reads the audio/id columns)")
+        problems = setting_problems({name: getattr(self, name) for name in CHECKED_SETTINGS})
         if problems:
             raise ValueError("Invalid pre-training arguments:\n  - " + "\n  - ".join(problems))
         if self.dataloader_pin_memory and not torch.cuda.is_available():

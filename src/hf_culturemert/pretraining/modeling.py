@@ -54,20 +54,31 @@ def is_head_key(name):
     return name.startswith(HEAD_PREFIXES)
 
 
+PICO_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, codebook_size=1024,
+                   mask_time_prob=0.05)
+
+
 def config_from_name(name, **overrides):
-    """``'tiny'``, ``'95M'``, ``'330M'`` or a config.json path -> MERTConfig."""
+    """``'tiny'``, ``'pico'``, ``'95M'``, ``'330M'`` or a config.json path -> MERTConfig.
+
+    ``pico`` is the miniature study's base (hidden 64, 4 layers, CNN 32 channels, 0.2 M parameters): on 2 CPU
+    cores its encoder step costs 1.2x tiny's (0.061 vs 0.050 s for 8 x 2 s), where the teachers dominate anyway.
+    """
     from ..export import reference_config
     from ..testing import tiny_mert_config
 
     if name == "tiny":
         return tiny_mert_config(codebook_size=1024, mask_time_prob=0.05, **overrides)
+    if name == "pico":
+        return tiny_mert_config(**{**PICO_CONFIG, **overrides})
     if name in ("95M", "330M"):
         return reference_config(name, **overrides)
     path = Path(name)
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"config_name {name!r} is neither 'tiny', '95M', '330M' nor an existing config.json")
+        raise FileNotFoundError(f"config_name {name!r} is neither 'tiny', 'pico', '95M', '330M' nor an existing "
+                                "config.json")
     config = MERTConfig.from_json_file(str(path))
     for key, value in overrides.items():
         setattr(config, key, value)

@@ -55,12 +55,8 @@ def load_recipe(name_or_path):
     return recipe
 
 
-def stage_arguments(recipe, overrides=None):
-    """``[(stage name, PretrainingArguments)]`` with overrides applied and stages chained."""
-    from transformers import HfArgumentParser
-
-    from .arguments import PretrainingArguments
-
+def stage_values(recipe, overrides=None):
+    """``[(stage name, values)]``: each stage's settings with defaults, overrides and chaining applied (no torch)."""
     overrides = dict(overrides or {})
     stage_names = [s["name"] for s in recipe["stages"]]
     per_stage = {name: {} for name in stage_names}
@@ -74,8 +70,6 @@ def stage_arguments(recipe, overrides=None):
         else:
             shared[key] = value
     base_dir = Path(shared.pop("output_dir", recipe.get("output_dir") or f"runs/{recipe.get('name', 'recipe')}"))
-    parser = HfArgumentParser(PretrainingArguments)
-    known = {f.name for f in PretrainingArguments.__dataclass_fields__.values()}
     result, previous = [], None
     for stage in recipe["stages"]:
         values = copy.deepcopy(recipe.get("defaults") or {})
@@ -88,13 +82,37 @@ def stage_arguments(recipe, overrides=None):
             values["model_name_or_path"] = previous
             values["config_name"] = None
             values.pop("fairseq_checkpoint", None)  # only the first stage converts
+        result.append((stage["name"], values))
+        previous = values["output_dir"]
+    return result
+
+
+def check_stage_values(recipe, overrides=None):
+    """Raise ValueError naming the stage and setting of every bad value (the light checks; no torch)."""
+    from .checks import setting_problems
+
+    problems = [f"stage {name!r}: {p}" for name, values in stage_values(recipe, overrides)
+                for p in setting_problems(values)]
+    if problems:
+        raise ValueError("Invalid pre-training arguments: " + "; ".join(problems))
+
+
+def stage_arguments(recipe, overrides=None):
+    """``[(stage name, PretrainingArguments)]`` with overrides applied and stages chained."""
+    from transformers import HfArgumentParser
+
+    from .arguments import PretrainingArguments
+
+    parser = HfArgumentParser(PretrainingArguments)
+    known = {f.name for f in PretrainingArguments.__dataclass_fields__.values()}
+    result = []
+    for name, values in stage_values(recipe, overrides):
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown argument(s) {unknown} in stage {stage['name']!r}; see "
+            raise ValueError(f"Unknown argument(s) {unknown} in stage {name!r}; see "
                              "`culturemert pretrain --help` for the fields")
         (args,) = parser.parse_dict(values)
-        result.append((stage["name"], args))
-        previous = args.output_dir
+        result.append((name, args))
     return result
 
 
