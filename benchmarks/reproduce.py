@@ -11,7 +11,10 @@ seed, each in its own process and output folder (reruns resume/skip finished see
 * the share of those gains kept by CultureMERT and CultureMERT-TA: (model - base) / (single - base), per
   tradition (only meaningful where the single-culture gain is clearly positive) and pooled
   (sum over traditions of model gains / sum of single-culture gains);
-* the wall time of each run (the README's "under 10 minutes on 2 CPU cores" claim).
+* the references: the hand-crafted upper bound, the random-init floor and the base on western and every tradition;
+* forgetting: the western score of every adapted model against the base's;
+* the wall time of each run (the README's "under 10 minutes on 2 CPU cores" claim);
+* the acceptance checks of the miniature (issue 14), each PASS or FAIL, from the numbers above.
 
     python benchmarks/reproduce.py                     # seeds 0 1 2 into outputs/benchmarks/reproduce/
     python benchmarks/reproduce.py --seeds 0 1 2 3 4 --output_dir /tmp/bench
@@ -95,6 +98,70 @@ def analyse(per_seed, traditions):
     return lines
 
 
+def _values(per_seed, model, dataset, metric="roc_auc"):
+    return [s[model][dataset][metric] for s in per_seed if model in s and dataset in s[model]]
+
+
+def _cell(values):
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.mean(values):.1f} +- {100 * std:.1f}"
+
+
+def references(per_seed, traditions):
+    """Upper bound, floor and base per dataset; every model's western score (forgetting)."""
+    datasets = ["western"] + list(traditions)
+    models = [m for m in ("upper-bound", "random-init", "base") if all(m in s for s in per_seed)]
+    lines = ["", f"### References and forgetting (test ROC-AUC, mean +- std over {len(per_seed)} seeds)", "",
+             "| model | " + " | ".join(datasets) + " |", "|---" * (len(datasets) + 1) + "|"]
+    adapted = ["CultureMERT", "CultureMERT-TA"] + [f"single-{t}" for t in traditions]
+    for model in models + [m for m in adapted if all(m in s for s in per_seed)]:
+        lines.append(f"| {model} | " + " | ".join(_cell(_values(per_seed, model, d)) for d in datasets) + " |")
+    return lines
+
+
+def acceptance(per_seed, traditions, walls):
+    """The miniature's acceptance checks, each PASS or FAIL with its numbers (test ROC-AUC)."""
+    mean = lambda values: statistics.mean(values) if values else float("nan")  # noqa: E731
+    lines = ["", "### Acceptance checks (issue 14)", ""]
+
+    def check(ok, text):
+        lines.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
+
+    upper = {t: mean(_values(per_seed, "upper-bound", t)) for t in traditions}
+    check(all(v >= 0.85 for v in upper.values()), "upper bound >= 85 on every tradition: "
+          + ", ".join(f"{t} {100 * v:.1f}" for t, v in upper.items()))
+    base_w = mean(_values(per_seed, "base", "western"))
+    base = {t: mean(_values(per_seed, "base", t)) for t in traditions}
+    check(base_w >= 0.80 and all(v < base_w for v in base.values()),
+          f"base >= 80 on western ({100 * base_w:.1f}) and lower on each tradition ("
+          + ", ".join(f"{t} {100 * v:.1f}" for t, v in base.items()) + ")")
+    wins, parts = 0, []
+    gains = {}
+    for t in traditions:
+        gain = [s - b for s, b in zip(_values(per_seed, f"single-{t}", t), _values(per_seed, "base", t))]
+        base_std = statistics.stdev(_values(per_seed, "base", t)) if len(per_seed) > 1 else 0.0
+        gains[t] = mean(gain)
+        won = gains[t] > base_std
+        wins += won
+        parts.append(f"{t} {100 * gains[t]:+.1f} vs std {100 * base_std:.1f}")
+    check(wins >= min(3, len(traditions)), f"single-culture beats the base on its own tradition by more than the "
+          f"base's seed std in {wins}/{len(traditions)} (" + "; ".join(parts) + ")")
+    mean_gain = mean(list(gains.values()))
+    for model in ("CultureMERT", "CultureMERT-TA"):
+        model_gain = mean([mean(_values(per_seed, model, t)) - base[t] for t in traditions])
+        share = model_gain / mean_gain if mean_gain > 0 else float("nan")
+        loss = base_w - mean(_values(per_seed, model, "western"))
+        check(mean_gain > 0 and share >= 0.8 and loss <= 0.02,
+              f"{model} keeps >= 80% of the mean single-culture gain (mean gain {100 * model_gain:+.1f} of "
+              f"{100 * mean_gain:+.1f}: {'n/a' if mean_gain <= 0 else f'{100 * share:.0f}%'}) and loses <= 2 on "
+              f"western ({100 * loss:+.1f})")
+    timed = [w for w in walls.values() if w]
+    check(bool(timed) and max(timed) < 600, "each run < 10 min: " + ", ".join(f"{w / 60:.1f} min" for w in timed))
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -116,6 +183,8 @@ def main():
              "Wall time per run (2 CPU cores): " + ", ".join(f"seed {s}: {w / 60:.1f} min" for s, w in walls.items()
                                                             if w)]
     lines += analyse(per_seed, traditions)
+    lines += references(per_seed, traditions)
+    lines += acceptance(per_seed, traditions, walls)
     text = "\n".join(lines) + "\n"
     (out / "benchmark.md").write_text(text)
     (out / "benchmark.json").write_text(json.dumps({"wall_seconds": walls, "scores": dict(zip(args.seeds, per_seed))},

@@ -247,7 +247,6 @@ def test_include_exclude_and_presets(family):
 
 
 def test_config_differences_are_listed_and_irrelevant_fields_ignored(family, tmp_path):
-    config, base = family["config"], family["base"]
     other = pico_config(hidden_act="relu", layer_norm_eps=1e-6)
     odd = write_checkpoint(tmp_path / "odd", other, family["states"][0])
     with pytest.raises(ValueError) as error:

@@ -110,6 +110,32 @@ def test_cache_keys_on_weights_not_on_object(first_run, corpus, model, tmp_path)
     assert info["cache_hit"] is True and columns["features"].shape == (same_weights["num_windows"]["test"], 3, 32)
 
 
+def test_tag_families_keep_only_their_label_columns(first_run, corpus, model):
+    from hf_culturemert.probing.pipeline import tag_family
+
+    assert (tag_family("instrument--Ney"), tag_family("makam--Hicaz"), tag_family("rock")) == \
+        ("instrument", "makam", "tag")
+    result, cache = first_run
+    kept = probe_model(model, str(corpus), cache_dir=str(cache), layers=[1], weighted_sum=False,
+                       tag_families=["tag"], **FAST)
+    assert kept["cache_hit"] is True and kept["tags"] == result["tags"]  # the western tags have no prefix
+    with pytest.raises(ValueError, match=r"keeps no tag of dataset .*families are tag"):
+        probe_model(model, str(corpus), cache_dir=str(cache), layers=[1], weighted_sum=False,
+                    tag_families=["instrument"], **FAST)
+
+
+def test_tag_families_select_columns_by_prefix():
+    from hf_culturemert.probing.pipeline import _keep_tag_families
+
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    splits = {"train": {"labels": labels.clone()}, "test": {"labels": labels.clone()}}
+    tags = ["makam--Hicaz", "instrument--Ney", "instrument--Oud"]
+    assert _keep_tag_families(splits, tags, ["instrument"], "makam") == ["instrument--Ney", "instrument--Oud"]
+    assert torch.equal(splits["test"]["labels"], labels[:, 1:])
+    with pytest.raises(ValueError, match="has no vocabulary"):
+        _keep_tag_families(splits, None, ["instrument"], "makam")
+
+
 def test_tone_corpus_from_a_saved_dataset_dict(model, tmp_path):
     tones = write_tone_corpus(tmp_path / "tones")
     result = probe_model(model, str(tones), cache_dir=str(tmp_path / "cache"), layers=[2], weighted_sum=False,

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from hf_culturemert.commands.reproduce import main as reproduce_main
-from hf_culturemert.reproduce import ReproduceArguments, plan, run_reproduce
+from hf_culturemert.reproduce import PICO_BASE_DIR, TEACHER_FILE, ReproduceArguments, plan, run_reproduce
 
-TOY = dict(traditions=["lyra", "makam"], clips_per_split=8, base_steps=4, stage1_steps=2, stage2_steps=2,
+TOY = dict(traditions=["lyra", "makam"], clips_per_split=8, stage1_steps=2, stage2_steps=2,
            probe_seeds=[0], probe_learning_rates=[1e-3], probe_max_epochs=3, lambda_grid=[0.2, 0.6])
 
 
@@ -22,6 +22,7 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     import hf_culturemert.merging as merging
 
     out = tmp_path / "study"
+    shipped = {p.name: p.stat().st_mtime_ns for p in PICO_BASE_DIR.iterdir()}
 
     def interrupted(*args, **kwargs):
         raise RuntimeError("simulated interruption during the merge")
@@ -30,9 +31,8 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     with pytest.raises(RuntimeError, match="simulated interruption"):
         run_reproduce(ReproduceArguments(output_dir=str(out), **TOY))
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == ["data", "teacher: residual k-means on the western log-mel frames",
-                            "base (western pre-training)",
-                            "random-init floor (the base's architecture, untrained)", "continual pre-training: lyra",
+    assert list(stages) == ["data", "random-init floor (the base's architecture, untrained)",
+                            "continual pre-training: lyra",
                             "continual pre-training: makam", "continual pre-training: all (CultureMERT)"]
     finished = {name: entry["result"] for name, entry in stages.items() if name.startswith("continual")}
     stamps = {name: [(p, p.stat().st_mtime_ns) for p in sorted(Path(folder).rglob("*.safetensors"))]
@@ -70,13 +70,19 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     torch.testing.assert_close(merged[key], expected, atol=1e-6, rtol=1e-5)
 
     assert results["results"]["upper-bound"]["lyra"]["num_hidden_states"] == 1
-    floor = _weights(Path(models["base"]).parent / "random-init")
+    floor = _weights(out / "models" / "random-init")
     assert set(floor) == set(base) and not torch.equal(floor[key], base[key])
 
-    teacher_file = Path(models["base"]).parent / "teacher" / "rvq.safetensors"
-    assert stages["teacher: residual k-means on the western log-mel frames"]["result"] == str(teacher_file)
-    assert json.loads((Path(models["base"]) / "pretraining_complete.json").read_text()
-                      )["encodec_model"] == f"rvq:{teacher_file}"
+    # the default starts from the shipped pico base and keeps its teacher; the shipped files are left untouched
+    assert models["base"] == str(PICO_BASE_DIR)
+    for name in ("single-lyra", "CultureMERT"):
+        settings = json.loads((Path(models[name]) / "pretraining_complete.json").read_text())
+        assert settings["encodec_model"] == f"rvq:{PICO_BASE_DIR / TEACHER_FILE}"
+    assert {p.name: p.stat().st_mtime_ns for p in PICO_BASE_DIR.iterdir()} == shipped
+
+    # the probes read only the miniature's tag families (Lyra: its genres; makam: its instruments)
+    assert all(t.startswith("genres--") for t in results["results"]["base"]["lyra"]["tags"])
+    assert all(t.startswith("instrument--") for t in results["results"]["base"]["makam"]["tags"])
 
     # every produced model folder is Hub-ready with a rendered card carrying its results
     for name in ("CultureMERT", "CultureMERT-TA", "single-lyra"):
@@ -87,6 +93,38 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     # a third run does nothing but report
     assert reproduce_main(argv) == 0
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_retrain_base_only_fits_the_teacher_and_pre_trains_the_pico_base(tmp_path):
+    out = tmp_path / "base-run"
+    summary = run_reproduce(ReproduceArguments(output_dir=str(out), retrain_base=True, base_only=True, base_steps=3,
+                                               clips_per_split=6))
+    model = Path(summary["models"]["base"])
+    assert model == out / "models" / "base" / "model"
+    assert json.loads((out / "stages.json").read_text()).keys() == {
+        "base: pico MERT pre-trained on the western corpus"}
+    config = json.loads((model / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (64, 4)
+    settings = json.loads((model / "pretraining_complete.json").read_text())
+    assert settings["encodec_model"] == f"rvq:{out / 'models' / 'base' / 'teacher' / TEACHER_FILE}"
+    assert settings["max_steps"] == 3 and (model / TEACHER_FILE).is_file()
+    card = (model / "README.md").read_text()
+    assert "pico-base" in card and "3 steps" in card and "| step | loss |" in card
+    assert not (out / "data").exists()  # only the base's own western corpus was built
+
+
+def test_shipped_pico_base_is_complete_and_matches_its_card():
+    from hf_culturemert.export import load_model
+
+    model = load_model(PICO_BASE_DIR)
+    assert (model.config.hidden_size, model.config.num_hidden_layers) == (64, 4)
+    for name in ("model.safetensors", "pretraining_heads.safetensors", TEACHER_FILE, "trainer_state.json",
+                 "pretraining_complete.json", "configuration_mert.py", "modeling_mert.py"):
+        assert (PICO_BASE_DIR / name).is_file(), name
+    settings = json.loads((PICO_BASE_DIR / "pretraining_complete.json").read_text())
+    state = json.loads((PICO_BASE_DIR / "trainer_state.json").read_text())
+    assert state["global_step"] == settings["max_steps"] >= 1000
+    assert f"{settings['max_steps']} steps" in (PICO_BASE_DIR / "README.md").read_text()
 
 
 def test_dry_run_plans_the_95m_study_without_downloading():
@@ -103,10 +141,13 @@ def test_dry_run_plans_the_95m_study_without_downloading():
     assert sixteen["wall_hours"] == pytest.approx(result["wall_hours"] / 2)
 
 
-@pytest.mark.parametrize("bad, message", [(dict(preset="huge"), "--preset"), (dict(traditions=["jazz"]), "--traditions"),
-                                          (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed"),
-                                          (dict(base_steps=0), "--base_steps"), (dict(clips_per_split=1), "--clips_per_split"),
-                                          (dict(mfu=25), "--mfu"), (dict(window_seconds=-1.0), "--window_seconds")])
+@pytest.mark.parametrize("bad, message", [
+    (dict(preset="huge"), "--preset"), (dict(traditions=["jazz"]), "--traditions"),
+    (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed"), (dict(base_steps=0), "--base_steps"),
+    (dict(clips_per_split=1), "--clips_per_split"), (dict(mfu=25), "--mfu"),
+    (dict(window_seconds=-1.0), "--window_seconds"),
+    (dict(teacher="random-encodec"), "needs --retrain_base"),
+    (dict(base_only=True), "--base_only needs --retrain_base")])
 def test_bad_arguments_name_the_option(bad, message):
     with pytest.raises(ValueError, match=message):
         ReproduceArguments(**bad)

@@ -26,7 +26,8 @@ COMMANDS = {
 
 # commands whose parser (hf_culturemert.commands.make_parser) registers the Auto classes itself once the arguments
 # parsed, so that their argument errors answer without importing torch
-_REGISTER_AFTER_PARSING = {"embed", "synthesize", "probe", "evaluate", "push", "merge", "pretrain"}
+_REGISTER_AFTER_PARSING = {"embed", "synthesize", "probe", "evaluate", "push", "merge", "pretrain", "transfer",
+                           "reproduce", "demo", "convert-fairseq"}
 
 
 def _usage():

@@ -42,31 +42,31 @@ def parse_overrides(tokens):
 
 
 def help_text(full=False):
-    """Usage, the recipes, the package's own options, then (``--help-all``) the transformers Trainer options."""
+    """Usage, the recipes, the package's own options, then (``--help-all``) the transformers Trainer options.
+
+    Without ``full`` nothing heavy is imported: the options come from ``PretrainingOptions`` (no torch)."""
     import dataclasses
 
-    from transformers import TrainingArguments
+    from ..pretraining.options import PretrainingOptions
+    from ..pretraining.recipes import available_recipes
 
-    from ..commands import make_parser
-    from ..pretraining import PretrainingArguments, available_recipes
-
-    trainer_fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    own = [f for f in dataclasses.fields(PretrainingArguments) if f.name not in trainer_fields or f.name in
-           ("output_dir", "learning_rate", "max_steps", "per_device_train_batch_size", "seed")]
     lines = ["usage: culturemert pretrain --recipe NAME_OR_YAML [--key value ...]",
              "       culturemert pretrain --output_dir DIR --train_datasets NAME [--key value ...]",
              "", __doc__.strip(), "", f"Recipes (--recipe): {', '.join(available_recipes())}", "",
              "culturemert pretrain options:"]
-    for f in own:
+    for f in dataclasses.fields(PretrainingOptions):
         text = " ".join(str(f.metadata.get("help", "")).split())
         default = f.default if f.default is not dataclasses.MISSING else (
             "(list)" if f.default_factory is not dataclasses.MISSING else "required")
         lines.append(f"  --{f.name:<28} {text} (default: {default})")
-    others = len(trainer_fields - {f.name for f in own})
     if not full:
-        lines += ["", f"Plus {others} options of transformers.TrainingArguments (logging, saving, precision, "
+        lines += ["", "Plus every option of transformers.TrainingArguments (--output_dir, --max_steps, "
+                      "--learning_rate, --per_device_train_batch_size, --seed, logging, saving, precision, "
                       "distributed ...): `culturemert pretrain --help-all` lists them.", ""]
         return "\n".join(lines)
+    from ..commands import make_parser
+    from ..pretraining import PretrainingArguments
+
     lines += ["", "transformers.TrainingArguments options:", ""]
     return "\n".join(lines) + make_parser("pretrain", PretrainingArguments).format_help()
 

@@ -3,17 +3,19 @@
 import sys
 from pathlib import Path
 
-from ..reproduce import ReproduceArguments, run_reproduce
+from ..reproduce import ReproduceArguments
 
 
 def main(argv):
     from . import make_parser, quiet_library_progress
 
-    parser = make_parser("reproduce", ReproduceArguments)
+    parser = make_parser("reproduce", ReproduceArguments, light=True)
     parser.description = ("Run the whole CultureMERT study: data, base model, continual pre-training per tradition "
                           "and on all, task-arithmetic merge with a lambda sweep, probing, results and model cards. "
                           "Rerun to resume.")
     (args,) = parser.parse_args_into_dataclasses(args=argv)
+    from ..reproduce import run_reproduce
+
     if not args.dry_run:
         quiet_library_progress()
     result = run_reproduce(args)

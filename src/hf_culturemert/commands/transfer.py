@@ -9,7 +9,7 @@ def main(argv):
     from . import make_parser, quiet_library_progress
     from ..transfer.arguments import TransferArguments
 
-    parser = make_parser("transfer", TransferArguments)
+    parser = make_parser("transfer", TransferArguments, light=True)
     parser.description = ("Train VGG-ish, Musicnn, AST (and MERT-family) taggers on each dataset and transfer them "
                           "to every other dataset (full fine-tuning or output layer only). Rerun to resume.")
     (args,) = parser.parse_args_into_dataclasses(args=argv)

@@ -508,7 +508,6 @@ def check_compatible(base, models, heads="drop"):
         problems.append(f"{base.label} has no heads to keep (heads='base'); use heads='drop'")
     if heads != "drop":
         keys += base.head_keys
-    base_set = set(keys)
     required = set(base.backbone_keys) | (set(base.head_keys) if heads == "merge" else set())
     for entry in models:
         if entry.kind == "checkpoint":

@@ -39,6 +39,9 @@ class ProbeArguments:
         "help": "Feature cache folder (default $CULTUREMERT_CACHE or ~/.cache/huggingface/culturemert/features)."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-extract features even when cached."})
     # --- probes ---
+    tag_families: Optional[List[str]] = field(default=None, metadata={
+        "help": "Probe only the tags of these families: the part before `--` of a tag such as `instrument--Ney`; "
+                "tags without a prefix (MTAT, FMA, the synthetic western) are family `tag`. Default: every tag."})
     layers: Optional[List[int]] = field(default=None, metadata={
         "help": "Hidden-state indices to probe one by one (default all, 0..L; 0 = embedding output)."})
     weighted_sum: bool = field(default=True, metadata={

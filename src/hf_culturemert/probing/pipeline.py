@@ -62,6 +62,26 @@ def _to_tensors(columns):
             "track_index": torch.from_numpy(index), "num_tracks": len(mapping)}
 
 
+def tag_family(tag):
+    """``instrument--Ney`` -> ``instrument``; a tag without a prefix is family ``tag``."""
+    return tag.split("--", 1)[0] if "--" in tag else "tag"
+
+
+def _keep_tag_families(splits, tags, families, dataset_name):
+    """Drop the label columns of other families from every split; returns the kept tag names."""
+    if tags is None:
+        raise ValueError(f"--tag_families needs tag names, but dataset {dataset_name!r} has no vocabulary "
+                         "(tags.json or a registry entry); drop --tag_families for it")
+    keep = [i for i, tag in enumerate(tags) if tag_family(tag) in set(families)]
+    if not keep:
+        present = sorted({tag_family(tag) for tag in tags})
+        raise ValueError(f"--tag_families {' '.join(families)} keeps no tag of dataset {dataset_name!r}; its "
+                         f"families are {', '.join(present)}")
+    for split in splits.values():
+        split["labels"] = split["labels"][:, keep].contiguous()
+    return [tags[i] for i in keep]
+
+
 def _reported_layer(runs, report_layer, num_states):
     if report_layer == "best":
         return max(runs, key=lambda k: np.nan_to_num(runs[k]["validation_roc_auc"], nan=-1.0))
@@ -83,6 +103,8 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
                                               prepared.device, prepared.dtype, model_name=prepared.name)
         splits[role], cache[role] = _to_tensors(columns), info
     tags = cache["train"]["tags"]
+    if args.tag_families:
+        tags = _keep_tag_families(splits, tags, args.tag_families, dataset_name)
     num_states = splits["train"]["features"].shape[1]
     layers = list(range(num_states)) if args.layers is None else sorted({int(i) % num_states for i in args.layers})
     jobs = [(str(layer), {"layer": layer}) for layer in layers]

@@ -13,10 +13,22 @@ Modules: ``models`` (families and sizes), ``data`` (cached inputs, crops, chunks
 """
 
 from .arguments import TransferArguments
-from .data import aggregate_per_track, load_inputs
-from .models import build_tagger, feature_extractor, load_tagger, save_tagger
-from .sweep import run_transfer
-from .training import TrainSettings, evaluate_tracks, train_tagger, transfer_model
+
+# the rest imports torch: loaded on first use, so that `culturemert transfer --help` and its argument errors answer
+# without it
+_LAZY = {"aggregate_per_track": "data", "load_inputs": "data", "build_tagger": "models",
+         "feature_extractor": "models", "load_tagger": "models", "save_tagger": "models", "run_transfer": "sweep",
+         "TrainSettings": "training", "evaluate_tracks": "training", "train_tagger": "training",
+         "transfer_model": "training"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["TransferArguments", "run_transfer", "build_tagger", "feature_extractor", "load_tagger", "save_tagger",
            "train_tagger", "TrainSettings", "transfer_model", "evaluate_tracks", "aggregate_per_track",
