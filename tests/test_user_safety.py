@@ -101,6 +101,19 @@ def test_written_safetensors_follow_the_umask(tmp_path):
         os.umask(old)
 
 
+def test_fitted_rvq_teacher_follows_the_umask(tmp_path):
+    from hf_culturemert.teachers import RVQTeacher
+
+    waves = [sine_wave(1.0, f, 24000, seed=i) for i, f in enumerate((220.0, 330.0, 440.0))]
+    teacher = RVQTeacher.fit(iter(waves), num_codebooks=2, codebook_size=4, seed=0, progress=False)
+    old = os.umask(0o022)
+    try:
+        teacher.save(tmp_path / "rvq.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "rvq.safetensors").st_mode) == 0o644
+
+
 def test_embed_output_follows_the_umask(tmp_path):
     sf.write(tmp_path / "song.wav", sine_wave(2.0, 220, 24000, seed=1), 24000)
     old = os.umask(0o022)

@@ -324,10 +324,10 @@ class RVQTeacher(nn.Module):
         return cls(torch.stack(codebooks), mean, std, n_mels=n_mels)
 
     def save(self, path):
-        from safetensors.torch import save_file
+        from .outputs import save_safetensors
 
-        save_file({"centroids": self.centroids.cpu(), "mean": self.mean.cpu(), "std": self.std.cpu()}, str(path),
-                  metadata={"kind": "rvq-teacher", "n_mels": str(self.n_mels), "n_fft": str(self.n_fft)})
+        save_safetensors({"centroids": self.centroids.cpu(), "mean": self.mean.cpu(), "std": self.std.cpu()}, path,
+                         metadata={"kind": "rvq-teacher", "n_mels": str(self.n_mels), "n_fft": str(self.n_fft)})
         return path
 
     @classmethod

@@ -26,6 +26,10 @@ def main(argv):
     def where(path):
         return str(Path(path).resolve()) if path else "-"
 
+    if args.base_only:
+        sys.stdout.write(f"Pico base pre-trained: {where(result['models']['base'])}\n")
+        return 0
+
     files = result["results"]
     lines = ["", "CultureMERT study finished. Written:",
              f"  results (markdown): {where(files['markdown'])}",
