@@ -125,6 +125,10 @@ def test_shipped_pico_base_is_complete_and_matches_its_card():
     state = json.loads((PICO_BASE_DIR / "trainer_state.json").read_text())
     assert state["global_step"] == settings["max_steps"] >= 1000
     assert f"{settings['max_steps']} steps" in (PICO_BASE_DIR / "README.md").read_text()
+    # its Hub code files are the package's own (save_pretrained copied them): regenerate the folder if this fails
+    package = Path(__file__).resolve().parents[1] / "src" / "hf_culturemert" / "models" / "mert"
+    for name in ("configuration_mert.py", "modeling_mert.py"):
+        assert (PICO_BASE_DIR / name).read_text() == (package / name).read_text(), name
 
 
 def test_dry_run_plans_the_95m_study_without_downloading():

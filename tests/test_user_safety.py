@@ -407,6 +407,17 @@ def test_usage_line_names_the_subcommand(command, capsys):
     assert out.startswith(f"usage: culturemert {command}"), out[:200]
 
 
+def test_trainer_overrides_are_the_options_that_training_arguments_has():
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from hf_culturemert.pretraining.options import TRAINER_OVERRIDES, PretrainingOptions
+
+    trainer = {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert set(TRAINER_OVERRIDES) == {f.name for f in dataclasses.fields(PretrainingOptions)} & trainer
+
+
 def test_pretrain_help_shows_the_package_options_first(capsys):
     assert cli_main(["pretrain", "--help"]) == 0
     out = capsys.readouterr().out

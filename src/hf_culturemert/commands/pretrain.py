@@ -47,7 +47,7 @@ def help_text(full=False):
     Without ``full`` nothing heavy is imported: the options come from ``PretrainingOptions`` (no torch)."""
     import dataclasses
 
-    from ..pretraining.options import PretrainingOptions
+    from ..pretraining.options import TRAINER_OVERRIDES, PretrainingOptions
     from ..pretraining.recipes import available_recipes
 
     lines = ["usage: culturemert pretrain --recipe NAME_OR_YAML [--key value ...]",
@@ -55,6 +55,8 @@ def help_text(full=False):
              "", __doc__.strip(), "", f"Recipes (--recipe): {', '.join(available_recipes())}", "",
              "culturemert pretrain options:"]
     for f in dataclasses.fields(PretrainingOptions):
+        if f.name in TRAINER_OVERRIDES:
+            continue
         text = " ".join(str(f.metadata.get("help", "")).split())
         default = f.default if f.default is not dataclasses.MISSING else (
             "(list)" if f.default_factory is not dataclasses.MISSING else "required")

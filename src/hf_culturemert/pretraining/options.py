@@ -8,6 +8,9 @@ norm 10.
 from dataclasses import dataclass, field
 from typing import Optional
 
+# fields below that override a TrainingArguments field's default (listed under the Trainer options in --help)
+TRAINER_OVERRIDES = ("adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "max_grad_norm",
+                     "remove_unused_columns", "logging_steps", "save_steps", "save_total_limit")
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"]
 
 
