@@ -124,6 +124,51 @@ def test_tag_families_keep_only_their_label_columns(first_run, corpus, model):
                     tag_families=["instrument"], **FAST)
 
 
+def test_lambda_scorer_never_reads_the_test_split(first_run, corpus, model, tmp_path, monkeypatch):
+    """The merge sweep's scorer extracts train and validation features only and scores on validation, so choosing
+    lambda costs no test extraction and cannot see test results."""
+    import hf_culturemert.probing.pipeline as pipeline
+    from hf_culturemert.export import save_model_folder
+    from hf_culturemert.merging import probing_score_fn
+
+    requested, real = [], pipeline.cached_split_features
+
+    def spy(backbone, fingerprint, dataset, split, *args, **kwargs):
+        requested.append(split)
+        return real(backbone, fingerprint, dataset, split, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "cached_split_features", spy)
+    folder = save_model_folder(model, tmp_path / "model")
+    scores = probing_score_fn([str(corpus)], cache_dir=str(first_run[1]), **FAST)(folder)
+    assert set(requested) == {"train", "validation"}
+    validation = first_run[0]["layers"][first_run[0]["reported_layer"]]["validation_roc_auc"]
+    assert scores == {corpus.name: pytest.approx(validation)}  # the same probes, read on validation
+
+
+def test_decoded_audio_is_reused_across_models_and_bounded(corpus, tmp_path):
+    """A second model on the same split decodes nothing (every clip from memory) and gets the same features as with
+    the cache off; the cache never holds more than its budget and evicts the oldest clip first."""
+    from hf_culturemert.probing.features import AUDIO_CACHE, DecodedAudioCache
+
+    other = random_model(tiny_mert_config(), seed=1)
+    options = dict(FAST, cache_dir=str(tmp_path / "features"), max_epochs=2, seeds=[0])
+    AUDIO_CACHE.resize(0)  # start empty
+    probe_model(random_model(tiny_mert_config(), seed=2), str(corpus), **options)
+    hits = AUDIO_CACHE.hits
+    cached = probe_model(other, str(corpus), **options)
+    assert AUDIO_CACHE.hits - hits == sum(cached["num_tracks"].values())
+    fresh = probe_model(other, str(corpus), **dict(options, cache_dir=str(tmp_path / "off"), audio_cache_mb=0))
+    assert cached["summary"] == fresh["summary"]
+
+    cache = DecodedAudioCache(max_bytes=3 * 400)
+    for key in "abcd":
+        assert cache.get(key, lambda: np.zeros(100, np.float32)).shape == (100,)
+    assert cache.bytes == 1200 and list(cache._items) == ["b", "c", "d"] and cache.misses == 4
+    assert not cache.get("d", lambda: None).flags.writeable and cache.hits == 1
+    with pytest.raises(ValueError, match="audio_cache_mb"):
+        ProbeArguments(audio_cache_mb=-1)
+
+
 def test_tag_families_select_columns_by_prefix():
     from hf_culturemert.probing.pipeline import _keep_tag_families
 
@@ -179,6 +224,28 @@ def test_ensemble_probe_equals_the_probe_trained_alone():
     assert together[1]["best_epoch"] == alone[0]["best_epoch"]
     assert together[1]["test"]["roc_auc"] == pytest.approx(alone[0]["test"]["roc_auc"], abs=1e-6)
     np.testing.assert_allclose(together[1]["layer_weights"], alone[0]["layer_weights"], atol=1e-5)
+
+
+def test_layer_probes_trained_together_equal_each_layer_trained_alone():
+    """All single layers in one ensemble (the pipeline's path): without dropout each layer's probes give what they
+    give when that layer is trained alone; layers differ, and the result is keyed by layer."""
+    from hf_culturemert.probing import train_layer_probes
+
+    train, valid, test = _separable(64, seed=0), _separable(24, seed=1, tracks_per_window=2), _separable(24, seed=2)
+    options = dict(max_epochs=15, hidden_size=32, batch_size=16, dropout=0.0)
+    together = train_layer_probes(train, valid, test, [1e-3, 3e-3], [5, 6], [0, 2], **options)
+    assert sorted(together) == [0, 2] and all(len(v) == 4 for v in together.values())
+    for layer in (0, 2):
+        alone = train_probe_grid(train, valid, test, [1e-3, 3e-3], [5, 6], layer=layer, **options)
+        for joint, solo in zip(together[layer], alone):
+            assert (joint["seed"], joint["learning_rate"]) == (solo["seed"], solo["learning_rate"])
+            assert joint["best_epoch"] == solo["best_epoch"]
+            assert joint["validation_roc_auc"] == pytest.approx(solo["validation_roc_auc"], abs=1e-6)
+            assert joint["test"]["roc_auc"] == pytest.approx(solo["test"]["roc_auc"], abs=1e-6)
+    assert [r["test"]["average_precision"] for r in together[0]] != [r["test"]["average_precision"]
+                                                                     for r in together[2]]
+    with pytest.raises(ValueError, match="distinct"):
+        train_layer_probes(train, valid, test, [1e-3], [0], [1, 1], **options)
 
 
 def test_vector_adam_matches_torch_adam():

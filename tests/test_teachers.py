@@ -114,6 +114,37 @@ def test_trimmed_cqt_equals_nnaudio():
     assert int(got[0].mean(0).argmax()) == int(expected[0].mean(0).argmax())  # the 110 Hz bin
 
 
+@pytest.mark.parametrize("samples", [7001, 24000])
+def test_multirate_cqt_is_close_to_trimmed_and_cheaper(samples):
+    """Octave-wise decimation: every octave of the 336 bins within 1e-3 (relative) of MERT's CQT, tones land in the
+    same bin, the frame count is the model's, and the lower octaves run on 2-64x fewer samples."""
+    exact, multirate = CQTTeacher(), CQTTeacher(implementation="multirate")
+    t = torch.arange(samples) / 24000.0
+    tones = sum(torch.sin(2 * torch.pi * f * t) for f in (41.2, 110.0, 523.25, 1975.5, 3951.0))
+    wave = torch.stack([tones, 0.1 * torch.randn(samples, generator=torch.Generator().manual_seed(0))])
+    expected, got = exact(wave), multirate(wave)
+    assert got.shape == expected.shape == (2, model_frames(samples), 336)
+    for octave in range(7):
+        bins = slice(48 * octave, 48 * (octave + 1))
+        error = (got[..., bins] - expected[..., bins]).norm() / expected[..., bins].norm()
+        assert error < 1e-3, (octave, float(error))
+    peaks = lambda spec: sorted(int(b) for b in spec[0].mean(0).topk(5).indices)  # noqa: E731
+    assert peaks(got) == peaks(expected)
+    factors = [factor for *_rest, factor in multirate._groups]
+    assert factors == [64, 32, 16, 8, 4, 2, 1]  # the bottom octave at 375 Hz, the top one at 24 kHz
+    taps = lambda teacher: sum(getattr(teacher, name).numel() for name, *_rest in teacher._groups)  # noqa: E731
+    assert taps(multirate) * 8 < taps(exact)
+
+
+def test_cqt_implementation_is_checked():
+    with pytest.raises(ValueError, match="multirate"):
+        CQTTeacher(implementation="fft")
+    from hf_culturemert.pretraining.checks import setting_problems
+
+    assert setting_problems({"cqt_implementation": "multirate"}) == []
+    assert "cqt_implementation" in setting_problems({"cqt_implementation": "fft"})[0]
+
+
 def test_random_teacher_codes_depend_on_the_input(encodec):
     """A fresh EncodecModel has all-zero codebooks (every frame would get code 0: a trivial task); the random
     teachers seed their codebooks from latents, so codes vary across frames and differ between signals."""

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .pretraining.checks import CQT_IMPLEMENTATIONS
+
 logger = logging.getLogger(__name__)
 
 ENCODEC_24KHZ = "facebook/encodec_24khz"
@@ -140,6 +142,27 @@ class EncodecTeacher(nn.Module):
         return align_frames(codes, num_frames, dim=-1)
 
 
+HALFBAND_TAPS = 31
+
+
+def _halfband_filter(taps=HALFBAND_TAPS, beta=8.0):
+    """Zero-phase low-pass FIR (Kaiser-windowed sinc, cut-off at half the Nyquist rate, unit DC gain) for 2x
+    decimation: flat up to a quarter of the decimated rate, ~80 dB down where aliases would fold onto it."""
+    n = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+    h = 0.5 * torch.sinc(0.5 * n) * torch.kaiser_window(taps, periodic=False, beta=beta, dtype=torch.float64)
+    return (h / h.sum()).float()
+
+
+def _decimation(top_hz, sampling_rate, hop_length, limit=64):
+    """The largest power of two (dividing the hop, at most ``limit``) whose decimated rate keeps ``top_hz`` below a
+    quarter of it."""
+    factor = 1
+    while (2 * factor <= limit and hop_length % (2 * factor) == 0
+           and top_hz * 2 * factor <= sampling_rate / 4):
+        factor *= 2
+    return factor
+
+
 class CQTTeacher(nn.Module):
     """Constant-Q magnitude (nnAudio, MERT's parameters) of the clean clip: ``[B, S]`` -> ``[B, T, 336]`` float32.
 
@@ -147,6 +170,10 @@ class CQTTeacher(nn.Module):
     24 kHz, while the top octave needs ~800). ``implementation="trimmed"`` (default) runs the same convolution per
     group of ``bins_per_group`` bins with the kernels cut to their group's support, and only for the frames the
     model needs: the same numbers up to float summation order (tested against nnAudio), ~3-4x fewer FLOPs.
+    ``"multirate"`` computes each octave on the clip decimated by the largest power of two that keeps the octave
+    below a quarter of the decimated rate (cascaded half-band Kaiser FIRs, as in Schoerkhuber & Klapuri 2010 /
+    nnAudio's CQT2010): every octave then costs what the top one does, ~10-20x fewer FLOPs than ``"trimmed"``,
+    within ~1e-3 relative error of it (tested). The miniature study uses it; MERT's recipe keeps ``"trimmed"``.
     ``"nnaudio"`` calls nnAudio's module as is.
     """
 
@@ -154,11 +181,12 @@ class CQTTeacher(nn.Module):
         super().__init__()
         from nnAudio.features import CQT
 
-        if implementation not in ("trimmed", "nnaudio"):
-            raise ValueError(f"CQTTeacher implementation must be 'trimmed' or 'nnaudio', got {implementation!r}")
+        if implementation not in CQT_IMPLEMENTATIONS:
+            raise ValueError(f"CQTTeacher implementation must be one of {CQT_IMPLEMENTATIONS}, got "
+                             f"{implementation!r}")
         params = {**CQT_PARAMETERS, **overrides}
         if not params["center"] or params["pad_mode"] != "constant":
-            implementation = "nnaudio"  # the trimmed path reproduces centre=True with zero padding only
+            implementation = "nnaudio"  # the trimmed paths reproduce centre=True with zero padding only
         self.implementation = implementation
         self.n_bins = int(params["n_bins"])
         self.hop_length = int(params["hop_length"])
@@ -166,18 +194,32 @@ class CQTTeacher(nn.Module):
         self.cqt.eval()
         self.kernel_width = int(self.cqt.kernel_width)
         self._groups = []
-        if implementation == "trimmed":
+        if implementation != "nnaudio":
             real, imag = self.cqt.cqt_kernels_real[:, 0], self.cqt.cqt_kernels_imag[:, 0]
             scale = torch.sqrt(self.cqt.lenghts.float())  # librosa normalisation, folded into the kernels
             support = (real != 0) | (imag != 0)
+            if implementation == "multirate":
+                bins_per_group = int(params["bins_per_octave"])
+                # bin frequencies, as nnAudio lays them out: fmin * 2^(k / bins_per_octave)
+                top_hz = [float(params["fmin"]) * 2 ** ((min(first + bins_per_group, self.n_bins) - 1)
+                                                         / bins_per_group) for first in range(0, self.n_bins,
+                                                                                              bins_per_group)]
             for index, first in enumerate(range(0, self.n_bins, bins_per_group)):
                 rows = slice(first, min(first + bins_per_group, self.n_bins))
                 columns = support[rows].any(0).nonzero()
                 start, stop = int(columns.min()), int(columns.max()) + 1
-                weight = torch.cat([real[rows, start:stop], imag[rows, start:stop]]) * \
-                    torch.cat([scale[rows], scale[rows]])[:, None]
+                factor = 1
+                if implementation == "multirate":
+                    factor = _decimation(top_hz[index], float(params["sr"]), self.hop_length)
+                    start = start // factor * factor
+                    stop = start + -(-(stop - start) // factor) * factor
+                # a band-limited kernel sampled every `factor` taps, times `factor`, gives the same inner product
+                # with the (equally band-limited) decimated clip
+                weight = torch.cat([real[rows, start:stop:factor], imag[rows, start:stop:factor]]) * \
+                    torch.cat([scale[rows], scale[rows]])[:, None] * factor
                 self.register_buffer(f"group_{index}", weight[:, None].contiguous(), persistent=False)
-                self._groups.append((f"group_{index}", start, stop))
+                self._groups.append((f"group_{index}", start, stop, factor))
+            self.register_buffer("halfband", _halfband_filter()[None, None], persistent=False)
             # the full padded kernels are no longer needed: free ~170 MB
             self.cqt.cqt_kernels_real = torch.empty(0)
             self.cqt.cqt_kernels_imag = torch.empty(0)
@@ -191,11 +233,20 @@ class CQTTeacher(nn.Module):
         available = (total - self.kernel_width) // self.hop_length + 1
         num_frames = available if num_frames is None else min(num_frames, available)
         x = F.pad(waveform[:, None], (pad, pad))
+        decimated = {1: x}
         parts = []
-        for name, start, stop in self._groups:
+        for name, start, stop, factor in self._groups:
             weight = getattr(self, name)
-            end = start + (num_frames - 1) * self.hop_length + (stop - start)
-            out = F.conv1d(x[..., start:end], weight, stride=self.hop_length)  # [B, 2 * bins, T]
+            while factor not in decimated:  # cascade: each halving filters the previous rate (cheap, zero-phase)
+                rate = max(decimated)
+                taps = self.halfband.shape[-1]
+                decimated[2 * rate] = F.conv1d(decimated[rate], self.halfband, padding=taps // 2)[..., ::2]
+            signal = decimated[factor]
+            first = start // factor
+            end = first + (num_frames - 1) * (self.hop_length // factor) + weight.shape[-1]
+            if end > signal.shape[-1]:
+                signal = F.pad(signal, (0, end - signal.shape[-1]))
+            out = F.conv1d(signal[..., first:end], weight, stride=self.hop_length // factor)  # [B, 2 * bins, T]
             half = weight.shape[0] // 2
             parts.append(torch.sqrt(out[:, :half].pow(2) + out[:, half:].pow(2)))
         return torch.cat(parts, dim=1)  # [B, bins, T]
@@ -208,7 +259,7 @@ class CQTTeacher(nn.Module):
             num_frames = model_frames(waveform.shape[-1])
         with _no_autocast(device):
             waveform = waveform.to(device=device, dtype=torch.float32)
-            if self.implementation == "trimmed":
+            if self.implementation != "nnaudio":
                 spec = self._trimmed(waveform, num_frames)
             else:
                 spec = self.cqt(waveform)  # [B, bins, frames]

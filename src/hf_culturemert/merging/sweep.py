@@ -45,6 +45,9 @@ class SweepResult:
 def probing_score_fn(datasets, split="validation", data_root=None, **probe_overrides):
     """The default scorer: ``folder -> {dataset: validation ROC-AUC}`` with :func:`hf_culturemert.probing.probe_model`.
 
+    The test split is never read: the probes report on ``split`` as their "test" split too (its features are the
+    cached ones), so a sweep costs no test extraction and cannot leak test results into the choice of lambda.
+
     ``probe_overrides`` are :class:`~hf_culturemert.probing.ProbeArguments` fields (``window_seconds``, ``seeds``,
     ``max_epochs``, ``device`` ...).
     """
@@ -56,8 +59,8 @@ def probing_score_fn(datasets, split="validation", data_root=None, **probe_overr
 
         scores = {}
         for dataset in datasets:
-            result = probe_model(str(folder), dataset, validation_split=split, data_root=data_root,
-                                 **probe_overrides)
+            result = probe_model(str(folder), dataset, validation_split=split, test_split=split,
+                                 data_root=data_root, **probe_overrides)
             reported = result["reported_layer"]
             scores[Path(str(dataset)).name] = float(result["layers"][reported]["validation_roc_auc"])
         return scores

@@ -10,7 +10,8 @@ CHECKED_SETTINGS = ("mask_prob", "mask_length", "mixup_probability", "mixup_min_
                     "mixup_min_seconds", "mixup_max_seconds", "min_crop_seconds", "crop_seconds",
                     "replay_probability", "use_codebook_loss", "use_cqt_loss", "learning_rate",
                     "per_device_train_batch_size", "lora_rank", "streaming", "max_steps", "precompute_codes",
-                    "remove_unused_columns")
+                    "remove_unused_columns", "cqt_implementation")
+CQT_IMPLEMENTATIONS = ("trimmed", "multirate", "nnaudio")  # teachers.CQTTeacher(implementation=...)
 
 
 def _number(value):
@@ -47,6 +48,8 @@ def setting_problems(values):
          f"need 0 < min_crop_seconds <= crop_seconds, got {v['min_crop_seconds']}, {v['crop_seconds']}"),
         (("replay_probability",), n["replay_probability"] is not None and 0.0 <= n["replay_probability"] < 1.0,
          f"replay_probability must be in [0, 1), got {v['replay_probability']}"),
+        (("cqt_implementation",), v["cqt_implementation"] in CQT_IMPLEMENTATIONS,
+         f"cqt_implementation must be one of {', '.join(CQT_IMPLEMENTATIONS)}, got {v['cqt_implementation']!r}"),
         (("use_codebook_loss", "use_cqt_loss"), bool(v["use_codebook_loss"] or v["use_cqt_loss"]),
          "at least one of use_codebook_loss / use_cqt_loss must be true"),
         (("learning_rate",), n["learning_rate"] is not None and math.isfinite(n["learning_rate"])

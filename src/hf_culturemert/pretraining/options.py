@@ -57,6 +57,9 @@ class PretrainingOptions:
     use_codebook_loss: bool = field(default=True, metadata={"help": "Predict EnCodec codes (acoustic target)."})
     use_cqt_loss: bool = field(default=True, metadata={"help": "Reconstruct the CQT (musical target)."})
     cqt_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the CQT MSE (MERT: 1)."})
+    cqt_implementation: str = field(default="trimmed", metadata={
+        "help": "How the CQT target is computed: 'trimmed' (MERT's nnAudio CQT, same numbers, cheaper), 'multirate' "
+                "(octave-wise decimation, ~1e-4 relative error, ~6x cheaper; the miniature's choice) or 'nnaudio'."})
     feature_penalty_weight: float = field(
         default=10.0, metadata={"help": "Weight of the CNN feature penalty (MERT: 10)."})
     encodec_model: str = field(

@@ -36,7 +36,8 @@ def _summary(args, trainer=None, result=None):
     keys = ("model_name_or_path", "config_name", "fairseq_checkpoint", "train_datasets", "replay_datasets",
             "replay_probability", "freeze", "learning_rate", "lr_scheduler_type", "warmup_steps", "max_steps",
             "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps", "crop_seconds",
-            "mask_prob", "mask_length", "noise_mixup", "encodec_model", "encodec_bandwidth", "lora_rank", "bf16",
+            "mask_prob", "mask_length", "noise_mixup", "encodec_model", "encodec_bandwidth", "cqt_implementation",
+            "lora_rank", "bf16",
             "fp16", "seed")
     summary = {k: getattr(args, k) for k in keys}
     if trainer is not None:
@@ -125,7 +126,7 @@ def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=
     if args.use_codebook_loss and encodec_teacher is None:
         encodec_teacher = build_encodec_teacher(args.encodec_model, args.encodec_bandwidth, config.num_codebooks)
     if args.use_cqt_loss and cqt_teacher is None:
-        cqt_teacher = CQTTeacher()
+        cqt_teacher = CQTTeacher(implementation=args.cqt_implementation)
 
     if train_dataset is None:
         with state.main_process_first():  # the main process fills the datasets cache first

@@ -34,7 +34,8 @@ from .arguments import MARBLE_LEARNING_RATES, ProbeArguments
 # arguments without it
 _LAZY = {"cached_split_features": "features", "load_split": "features", "model_fingerprint": "features",
          "evaluate_models": "pipeline", "probe_model": "pipeline", "results_markdown": "report",
-         "table_rows": "report", "ProbeEnsemble": "train", "summarize_grid": "train", "train_probe_grid": "train"}
+         "table_rows": "report", "ProbeEnsemble": "train", "summarize_grid": "train", "train_probe_grid": "train",
+         "train_layer_probes": "train"}
 
 
 def __getattr__(name):
@@ -46,5 +47,5 @@ def __getattr__(name):
 
 
 __all__ = ["ProbeArguments", "MARBLE_LEARNING_RATES", "probe_model", "evaluate_models", "train_probe_grid",
-           "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split", "model_fingerprint",
+           "train_layer_probes", "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split", "model_fingerprint",
            "results_markdown", "table_rows"]

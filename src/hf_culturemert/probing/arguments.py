@@ -32,6 +32,9 @@ class ProbeArguments:
         "help": "Zero-mean unit-variance per window, as MERT's feature extractor does."})
     extraction_batch_size: int = field(default=8, metadata={"help": "Windows per forward pass of the model."})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers decoding audio during extraction."})
+    audio_cache_mb: int = field(default=2048, metadata={
+        "help": "Decoded audio kept in memory for the next model probed in this process (MB, least recently used "
+                "out; 0 = off; only without --num_workers)."})
     dtype: str = field(default="auto", metadata={
         "help": "Model dtype for extraction: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."})
     device: str = field(default="auto", metadata={"help": "Device for extraction and probes: auto, cpu, cuda, ..."})
@@ -77,6 +80,8 @@ class ProbeArguments:
             raise ValueError("`seeds` must name at least one seed")
         if self.max_epochs < 1 or self.batch_size < 1:
             raise ValueError("`max_epochs` and `batch_size` must be at least 1")
+        if self.audio_cache_mb < 0:
+            raise ValueError(f"`audio_cache_mb` must be >= 0 (0 turns the cache off), got {self.audio_cache_mb}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
         if self.single_class not in ("skip", "torchmetrics"):

@@ -9,6 +9,7 @@ Windows of many tracks are packed into one batch (padding-safe: the model gives 
 gives alone), so short clips (MTAT, FMA: one 30 s window each) still fill the accelerator.
 """
 
+import collections
 import hashlib
 import json
 import logging
@@ -185,12 +186,50 @@ def load_split(dataset, split, data_root=None):
     return ds, _registry_tags(name), f"registry:{name}:{getattr(ds, '_fingerprint', '')}"
 
 
+class DecodedAudioCache:
+    """Decoded clips kept in memory, least recently used first out, within ``max_bytes``: probing many models on the
+    same datasets in one process (a study's evaluation, a lambda sweep) decodes each clip once, not once per model.
+    Keys name the dataset (its cache identity), the split, the row and the sampling rate."""
+
+    def __init__(self, max_bytes=0):
+        self.max_bytes, self.bytes, self.hits, self.misses = int(max_bytes), 0, 0, 0
+        self._items = collections.OrderedDict()
+
+    def resize(self, max_bytes):
+        self.max_bytes = int(max_bytes)
+        self._evict()
+
+    def _evict(self):
+        while self._items and self.bytes > self.max_bytes:
+            _key, wave = self._items.popitem(last=False)
+            self.bytes -= wave.nbytes
+
+    def get(self, key, load):
+        """``load()``'s array for ``key``, from memory when it is there (read-only: callers copy what they cut)."""
+        if key in self._items:
+            self.hits += 1
+            self._items.move_to_end(key)
+            return self._items[key]
+        self.misses += 1
+        wave = load()
+        if self.max_bytes > 0 and wave.nbytes <= self.max_bytes:
+            wave.flags.writeable = False
+            self._items[key] = wave
+            self.bytes += wave.nbytes
+            self._evict()
+        return wave
+
+
+AUDIO_CACHE = DecodedAudioCache()  # one per process, sized by ProbeArguments.audio_cache_mb
+
+
 class _TrackWindows(torch.utils.data.Dataset):
     """Decodes track ``i`` and cuts it into windows (runs in DataLoader workers)."""
 
-    def __init__(self, ds, sampling_rate, window, hop, min_samples, label_column):
+    def __init__(self, ds, sampling_rate, window, hop, min_samples, label_column, audio_key=None):
         self.ds, self.sampling_rate = ds, sampling_rate
         self.window, self.hop, self.min_samples, self.label_column = window, hop, min_samples, label_column
+        self.audio_key = audio_key  # (dataset identity, split): decoded clips go through AUDIO_CACHE
 
     def __len__(self):
         return len(self.ds)
@@ -201,8 +240,12 @@ class _TrackWindows(torch.utils.data.Dataset):
 
         row = self.ds[index]
         track_id = str(row.get("id", index))
+        def load():
+            return load_audio(row["audio"], sampling_rate=self.sampling_rate, allow_silent=True)
+
         try:
-            wave = load_audio(row["audio"], sampling_rate=self.sampling_rate, allow_silent=True)
+            wave = load() if self.audio_key is None else \
+                AUDIO_CACHE.get((*self.audio_key, index, self.sampling_rate), load)
         except ValueError as error:
             raise ValueError(f"Track {track_id!r} (row {index}): {error}") from error
         if wave.shape[0] < self.min_samples:
@@ -239,8 +282,11 @@ def _collate_tracks(items):
     return items
 
 
-def extract_split_features(backbone, ds, args, device, dtype, description="features"):
-    """Run ``backbone`` over every window of every track of ``ds``; returns numpy columns for the cache."""
+def extract_split_features(backbone, ds, args, device, dtype, description="features", audio_key=None):
+    """Run ``backbone`` over every window of every track of ``ds``; returns numpy columns for the cache.
+
+    ``audio_key`` (dataset identity, split) keeps the decoded clips in :data:`AUDIO_CACHE` for the next model
+    (``args.audio_cache_mb``; decoding in the main process only)."""
     config = backbone.config
     rate = int(config.sample_rate)
     window = int(round(args.window_seconds * rate))
@@ -255,7 +301,10 @@ def extract_split_features(backbone, ds, args, device, dtype, description="featu
     if label_column is None:
         raise ValueError(f"The dataset has no 'labels' column (multi-hot tags); columns: {ds.column_names}")
     ds = ds.cast_column("audio", Audio(decode=False))
-    loader = torch.utils.data.DataLoader(_TrackWindows(ds, rate, window, hop, min_samples, label_column),
+    AUDIO_CACHE.resize(args.audio_cache_mb * 2 ** 20)
+    if args.num_workers or not args.audio_cache_mb:
+        audio_key = None  # workers are other processes: their cache would die with them
+    loader = torch.utils.data.DataLoader(_TrackWindows(ds, rate, window, hop, min_samples, label_column, audio_key),
                                          batch_size=1, collate_fn=_collate_tracks, num_workers=args.num_workers)
     track_ids, labels, starts, ends, features = [], [], [], [], []
     pending = []
@@ -313,7 +362,8 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
     else:
         logger.info("Feature cache miss: extracting %s/%s with %s -> %s", dataset, split, model_name, path)
         begin = time.perf_counter()
-        columns = extract_split_features(backbone, ds, args, device, dtype, description=f"{split} features")
+        columns = extract_split_features(backbone, ds, args, device, dtype, description=f"{split} features",
+                                         audio_key=(identity, split))
         elapsed = time.perf_counter() - begin
         audio_seconds = float(np.sum(columns["window_end"] - columns["window_start"]))
         logger.info("Extracted %d windows (%.0f s of audio) in %.1f s (%.0fx real time)", len(columns["track_id"]),

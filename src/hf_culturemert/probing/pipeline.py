@@ -21,7 +21,7 @@ from .features import (
     resolve_dtype,
 )
 from .report import results_markdown, table_rows
-from .train import summarize_grid, train_probe_grid
+from .train import summarize_grid, train_layer_probes, train_probe_grid
 
 logger = logging.getLogger(__name__)
 
@@ -107,26 +107,30 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
         tags = _keep_tag_families(splits, tags, args.tag_families, dataset_name)
     num_states = splits["train"]["features"].shape[1]
     layers = list(range(num_states)) if args.layers is None else sorted({int(i) % num_states for i in args.layers})
-    jobs = [(str(layer), {"layer": layer}) for layer in layers]
+    settings = dict(hidden_size=args.hidden_size, dropout=args.dropout, batch_size=args.batch_size,
+                    max_epochs=args.max_epochs, early_stopping_patience=args.early_stopping_patience,
+                    lr_patience=args.lr_patience, lr_factor=args.lr_factor, threshold=args.threshold, tag_names=tags,
+                    device=prepared.device, single_class=args.single_class)
+    groups = [("layers", layers)]  # every single layer in one ensemble, then the weighted sum
     if args.weighted_sum and num_states > 1:
-        jobs.append(("weighted", {"weighted_layers": list(range(1, num_states))}))
+        groups.append(("weighted", list(range(1, num_states))))
     runs = {}
-    probe_device = prepared.device
-    for key, selection in tqdm(jobs, desc=f"probes {prepared.name}/{dataset_name}", disable=not args.progress):
-        results = train_probe_grid(
-            splits["train"], splits["validation"], splits["test"], args.learning_rates, args.seeds,
-            hidden_size=args.hidden_size, dropout=args.dropout, batch_size=args.batch_size,
-            max_epochs=args.max_epochs, early_stopping_patience=args.early_stopping_patience,
-            lr_patience=args.lr_patience, lr_factor=args.lr_factor, threshold=args.threshold, tag_names=tags,
-            device=probe_device, single_class=args.single_class, **selection)
-        runs[key] = summarize_grid(results, args.learning_rates)
-        if key == "weighted":
-            runs[key]["weighted_layers"] = selection["weighted_layers"]
+    for key, selection in tqdm(groups, desc=f"probes {prepared.name}/{dataset_name}", disable=not args.progress):
+        if key == "layers":
+            per_layer = train_layer_probes(splits["train"], splits["validation"], splits["test"],
+                                           args.learning_rates, args.seeds, selection, **settings)
+            runs.update({str(layer): summarize_grid(results, args.learning_rates)
+                         for layer, results in per_layer.items()})
+        else:
+            results = train_probe_grid(splits["train"], splits["validation"], splits["test"], args.learning_rates,
+                                       args.seeds, weighted_layers=selection, **settings)
+            runs[key] = summarize_grid(results, args.learning_rates)
+            runs[key]["weighted_layers"] = selection
     reported = _reported_layer(runs, args.report_layer, num_states)
     summary = {metric: dict(runs[reported]["test"][metric]) for metric in runs[reported]["test"]}
     cache_hit = all(info["cache_hit"] for info in cache.values())
-    logger.info("%s on %s: layer %s, test ROC-AUC %.4f, mAP %.4f (feature cache %s)", prepared.name, dataset_name,
-                reported, summary["roc_auc"]["mean"], summary["average_precision"]["mean"],
+    logger.info("%s on %s: layer %s, %s ROC-AUC %.4f, mAP %.4f (feature cache %s)", prepared.name, dataset_name,
+                reported, args.test_split, summary["roc_auc"]["mean"], summary["average_precision"]["mean"],
                 "hit" if cache_hit else "miss")
     return {
         "model": prepared.name, "dataset": dataset_name, "model_fingerprint": prepared.fingerprint,

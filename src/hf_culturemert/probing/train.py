@@ -98,13 +98,15 @@ def track_average(logits, track_index, num_tracks):
 
 
 @torch.no_grad()
-def _predict(ensemble, features, chunk=4096):
-    """Eval-mode logits [P, N, T] of every probe for every window (in chunks to bound memory)."""
+def _predict(ensemble, features, slot=None, chunk=4096):
+    """Eval-mode logits [P, N, T] of every probe for every window (in chunks to bound memory); ``slot`` [P]: the
+    layer of ``features`` [N, layers, H] each single-layer probe reads (None: every probe reads them all)."""
     outputs = []
     num_probes = ensemble.params["w1"].shape[0]
     for start in range(0, features.shape[0], chunk):
         x = features[start:start + chunk]
-        outputs.append(ensemble.forward(x[None].expand(num_probes, *x.shape)))
+        x = x[None].expand(num_probes, *x.shape) if slot is None else x[:, slot].transpose(0, 1)
+        outputs.append(ensemble.forward(x))
     return torch.cat(outputs, dim=1)
 
 
@@ -142,31 +144,67 @@ def train_probe_grid(train, valid, test, learning_rates, seeds, layer=None, weig
     """
     if (layer is None) == (weighted_layers is None):
         raise ValueError("Pass exactly one of `layer` (single-layer probe) or `weighted_layers` (weighted sum)")
+    if layer is not None:
+        return train_layer_probes(train, valid, test, learning_rates, seeds, [layer], hidden_size, dropout,
+                                  batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold,
+                                  tag_names, device, single_class)[layer]
+    return _run_grid(train, valid, test, learning_rates, seeds, None, weighted_layers, hidden_size, dropout,
+                     batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names,
+                     device, single_class)
+
+
+def train_layer_probes(train, valid, test, learning_rates, seeds, layers, hidden_size=512, dropout=0.2,
+                       batch_size=64, max_epochs=100, early_stopping_patience=10, lr_patience=3, lr_factor=0.5,
+                       threshold=0.5, tag_names=None, device="cpu", single_class="skip"):
+    """:func:`train_probe_grid` for several single layers at once, as one ensemble of
+    ``len(layers) x |lr grid| x |seeds|`` probes (each reads its own layer; the per-step overhead is paid once).
+    Returns ``{layer: [one dict per probe, seed-major]}``; a layer's probes start from the same initialisation and
+    batch order as when it is trained alone."""
+    layers = [int(layer) for layer in layers]
+    if not layers or len(set(layers)) != len(layers):
+        raise ValueError(f"`layers` must be distinct layer indices, got {layers}")
+    results = _run_grid(train, valid, test, learning_rates, seeds, layers, None, hidden_size, dropout, batch_size,
+                        max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names, device,
+                        single_class)
+    per_layer = len(learning_rates) * len(seeds)
+    return {layer: results[i * per_layer:(i + 1) * per_layer] for i, layer in enumerate(layers)}
+
+
+def _run_grid(train, valid, test, learning_rates, seeds, layers, weighted_layers, hidden_size, dropout, batch_size,
+              max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names, device,
+              single_class):
     device = torch.device(device)
-    num_layers = 1 if weighted_layers is None else len(weighted_layers)
+    num_layers = len(layers) if weighted_layers is None else len(weighted_layers)
     work = len(learning_rates) * len(seeds) * min(batch_size, train["labels"].shape[0]) * hidden_size * \
         train["features"].shape[-1] * num_layers
     with _threads_for(work, device):
-        return _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size,
+        return _train_probe_grid(train, valid, test, learning_rates, seeds, layers, weighted_layers, hidden_size,
                                  dropout, batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor,
                                  threshold, tag_names, device, single_class)
 
 
-def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted_layers, hidden_size, dropout,
+def _train_probe_grid(train, valid, test, learning_rates, seeds, layers, weighted_layers, hidden_size, dropout,
                       batch_size, max_epochs, early_stopping_patience, lr_patience, lr_factor, threshold, tag_names,
                       device, single_class="skip"):
+    """One ensemble, probe-major order (layer, seed, learning rate); ``layers`` (single-layer probes) or
+    ``weighted_layers`` (one weighted-sum probe per seed and learning rate)."""
     n_lr, n_seeds = len(learning_rates), len(seeds)
-    num_probes = n_lr * n_seeds
-    seed_of_probe = [seeds[s] for s in range(n_seeds) for _ in range(n_lr)]
-    lr = torch.tensor([learning_rates[i] for _ in range(n_seeds) for i in range(n_lr)], device=device)
+    n_layers = 1 if layers is None else len(layers)
+    per_layer = n_lr * n_seeds
+    num_probes = n_layers * per_layer
+    seed_of_probe = [seeds[s] for _ in range(n_layers) for s in range(n_seeds) for _ in range(n_lr)]
+    lr_of_probe = [learning_rates[i] for _ in range(n_layers) for _ in range(n_seeds) for i in range(n_lr)]
+    lr = torch.tensor(lr_of_probe, device=device)
 
     def select(split):
         x = split["features"].to(device)
-        return x[:, layer] if layer is not None else x[:, weighted_layers]
+        return x[:, layers] if layers is not None else x[:, weighted_layers]  # [N, layers, H]
 
     train_x, train_y = select(train), train["labels"].to(device)
     valid_x, test_x = select(valid), select(test)
     in_dim, num_tags = train_x.shape[-1], train_y.shape[1]
+    # single-layer probes: probe p reads slot[p] of the selected layers
+    slot = torch.arange(n_layers, device=device).repeat_interleave(per_layer) if layers is not None else None
     ensemble = ProbeEnsemble(seed_of_probe, in_dim, hidden_size, num_tags,
                              num_layers=0 if weighted_layers is None else len(weighted_layers), device=device)
     optimizer = _VectorAdam(ensemble.params)
@@ -181,7 +219,7 @@ def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted
                          "split")
 
     def validation_auc():
-        logits = track_average(_predict(ensemble, valid_x), valid_index, num_valid_tracks)
+        logits = track_average(_predict(ensemble, valid_x, slot), valid_index, num_valid_tracks)
         auc = roc_auc_columns(logits.permute(1, 0, 2).float().cpu().numpy(), valid_refs[:, None, :])  # [P, T]
         return torch.from_numpy(auc[:, evaluable].mean(1)).float()
 
@@ -197,15 +235,17 @@ def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted
     keep = 1.0 - dropout
     for epoch in range(max_epochs):
         perms = torch.stack([torch.randperm(num_train, generator=g, device=device) for g in generators])  # [S, N]
-        perms = perms.repeat_interleave(n_lr, dim=0)  # [P, N]
+        perms = perms.repeat_interleave(n_lr, dim=0).repeat(n_layers, 1)  # [P, N]
         step_lr = lr * active.to(device)
         for start in range(0, num_train, batch_size):
             index = perms[:, start:start + batch_size]  # [P, b]
-            x, y = train_x[index], train_y[index]
+            x = train_x[index] if slot is None else train_x[index, slot[:, None]]  # [P, b, (L,) H]
+            y = train_y[index]
             mask = None
-            if dropout > 0:
-                mask = torch.cat([(torch.rand((n_lr, index.shape[1], hidden_size), generator=g, device=device) < keep)
-                                  for g in generators]).float() / keep
+            if dropout > 0:  # per seed [layers, lrs, b, hidden], arranged probe-major
+                mask = torch.stack([torch.rand((n_layers, n_lr, index.shape[1], hidden_size), generator=g,
+                                               device=device) < keep for g in generators], dim=1)
+                mask = mask.reshape(num_probes, index.shape[1], hidden_size).float() / keep
             logits = ensemble.forward(x, mask)
             loss = F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(dim=(1, 2))
             loss.sum().backward()  # probes are independent: the sum gives each its own gradient
@@ -235,7 +275,7 @@ def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted
     test_index = test["track_index"].to(device)
     num_test_tracks = int(test_index.max()) + 1
     test_refs = _track_references(test["labels"].to(device), test_index, num_test_tracks).cpu().numpy()
-    test_scores = torch.sigmoid(track_average(_predict(ensemble, test_x), test_index, num_test_tracks))
+    test_scores = torch.sigmoid(track_average(_predict(ensemble, test_x, slot), test_index, num_test_tracks))
     test_scores = test_scores.float().cpu().numpy()
     layer_weights = ensemble.layer_weights()
     results = []
@@ -243,7 +283,7 @@ def _train_probe_grid(train, valid, test, learning_rates, seeds, layer, weighted
         metrics = tagging_metrics(test_scores[p], test_refs, threshold=threshold, tag_names=tag_names,
                                   single_class=single_class)
         results.append({
-            "seed": int(seed_of_probe[p]), "learning_rate": float(learning_rates[p % n_lr]),
+            "seed": int(seed_of_probe[p]), "learning_rate": float(lr_of_probe[p]),
             "validation_roc_auc": float(best_auc[p]), "best_epoch": int(best_epoch[p]),
             "epochs": int(epochs_run[p]), "test": metrics,
             "layer_weights": None if layer_weights is None else layer_weights[p].tolist(),
