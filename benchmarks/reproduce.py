@@ -121,6 +121,21 @@ def references(per_seed, traditions):
     return lines
 
 
+def stage_times(folders):
+    """Seconds per stage of every run (from its ``stages.json``): where the wall time goes."""
+    logs = {seed: json.loads((folder / "stages.json").read_text()) for seed, folder in folders.items()
+            if (folder / "stages.json").is_file()}
+    if not logs:
+        return []
+    stages = list(next(iter(logs.values())))
+    lines = ["", "### Wall time per stage (s)", "", "| stage | " + " | ".join(f"seed {s}" for s in logs) + " |",
+             "|---" * (len(logs) + 1) + "|"]
+    for stage in stages:
+        lines.append(f"| {stage} | " + " | ".join(f"{log[stage]['seconds']:.0f}" if stage in log else "-"
+                                                  for log in logs.values()) + " |")
+    return lines
+
+
 def acceptance(per_seed, traditions, walls):
     """The miniature's acceptance checks, each PASS or FAIL with its numbers (test ROC-AUC)."""
     mean = lambda values: statistics.mean(values) if values else float("nan")  # noqa: E731
@@ -184,6 +199,7 @@ def main():
                                                             if w)]
     lines += analyse(per_seed, traditions)
     lines += references(per_seed, traditions)
+    lines += stage_times({seed: out / f"seed-{seed}" for seed in args.seeds})
     lines += acceptance(per_seed, traditions, walls)
     text = "\n".join(lines) + "\n"
     (out / "benchmark.md").write_text(text)

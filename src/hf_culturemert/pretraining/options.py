@@ -59,7 +59,7 @@ class PretrainingOptions:
     cqt_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the CQT MSE (MERT: 1)."})
     cqt_implementation: str = field(default="trimmed", metadata={
         "help": "How the CQT target is computed: 'trimmed' (MERT's nnAudio CQT, same numbers, cheaper), 'multirate' "
-                "(octave-wise decimation, ~1e-4 relative error, ~6x cheaper; the miniature's choice) or 'nnaudio'."})
+                "(octave-wise decimation, ~1e-4 relative error, 3-6x cheaper; the miniature's choice) or 'nnaudio'."})
     feature_penalty_weight: float = field(
         default=10.0, metadata={"help": "Weight of the CNN feature penalty (MERT: 10)."})
     encodec_model: str = field(

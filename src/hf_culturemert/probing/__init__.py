@@ -47,5 +47,5 @@ def __getattr__(name):
 
 
 __all__ = ["ProbeArguments", "MARBLE_LEARNING_RATES", "probe_model", "evaluate_models", "train_probe_grid",
-           "train_layer_probes", "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split", "model_fingerprint",
-           "results_markdown", "table_rows"]
+           "train_layer_probes", "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split",
+           "model_fingerprint", "results_markdown", "table_rows"]
