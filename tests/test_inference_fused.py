@@ -55,12 +55,13 @@ def test_95m_fused_matches_hubert():
 def test_330m_fused_within_rounding_noise_of_the_reference():
     """The deep pre-LN 330M residual stream (values up to ~12) turns any change of summation order into ~1e-5
     everywhere in the state (LayerNorm and attention spread it): HubertModel itself moves by up to 1.2e-5 between 1
-    and 2 threads here, the fused path by up to 1.6e-5. So the bound is 1e-5 or 2e-6 of the state's scale (~16 ulp),
-    whichever is larger; a wrong kernel or a lost term is orders of magnitude beyond it."""
+    and 2 threads here, the fused path by up to 1.6e-5 (1.3e-5 in layer 6 on another CPU, which a 1e-5 bound
+    failed). So the bound is 2e-5 or 2e-6 of the state's scale (~16 ulp), whichever is larger; a wrong kernel or a
+    lost term is orders of magnitude beyond it."""
     ours, ref = _fused_and_reference_states("330M", 24_000)
     assert len(ours.hidden_states) == 25
     for i, (a, b) in enumerate(zip(ours.hidden_states[:-1], ref.hidden_states[:-1])):
-        bound = max(1e-5, 2e-6 * b.abs().max().item())
+        bound = max(2e-5, 2e-6 * b.abs().max().item())
         assert (a - b).abs().max().item() <= bound, (i, (a - b).abs().max().item(), bound)
 
 
