@@ -28,6 +28,14 @@ def run_cli(*args, env=None, **kwargs):
     return done.returncode, done.stdout, done.stderr
 
 
+def run_cli_in_process(capsys, *args):
+    """``culturemert`` in this process (saves a fresh interpreter's ~10 s import per test); (code, stdout, stderr).
+    The fresh-process tests (``run_cli``) cover the entry point itself."""
+    code = cli_main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def one_line_error(stderr, command):
     """The error lines of stderr: exactly one, starting with ``culturemert <command>: error:``, no traceback."""
     assert "Traceback" not in stderr, stderr
@@ -155,12 +163,12 @@ def test_embed_inputs_sharing_a_stem_keep_their_own_outputs(tmp_path, capsys):
     assert not (tmp_path / "out2").exists()
 
 
-def test_embed_refuses_to_overwrite_files_it_did_not_write(tmp_path):
+def test_embed_refuses_to_overwrite_files_it_did_not_write(tmp_path, capsys):
     song = _tone(tmp_path / "song.wav")
     out = tmp_path / "out"
     out.mkdir()
     (out / "song.safetensors").write_bytes(b"the user's own file")
-    code, _, err = run_cli("embed", "--audio", song, "--model", "tiny-random", "--output_dir", out)
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random", "--output_dir", out)
     line = one_line_error(err, "embed")
     assert code == 1 and str(out / "song.safetensors") in line and "--overwrite" in line
     assert (out / "song.safetensors").read_bytes() == b"the user's own file"
@@ -172,21 +180,21 @@ def test_embed_refuses_to_overwrite_files_it_did_not_write(tmp_path):
     assert "song.safetensors" in json.loads((out / MANIFEST_FILE).read_text())["created"]
 
 
-def test_embed_output_dir_that_is_a_file_is_one_line(tmp_path):
+def test_embed_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     song = _tone(tmp_path / "song.wav")
     (tmp_path / "taken").write_text("x")
-    code, _, err = run_cli("embed", "--audio", song, "--model", "tiny-random", "--output_dir", tmp_path / "taken")
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random", "--output_dir", tmp_path / "taken")
     assert code == 1 and "is a file, not a folder" in one_line_error(err, "embed")
 
 
-def test_embed_skips_bad_files_reports_them_and_keeps_good_outputs(tmp_path):
+def test_embed_skips_bad_files_reports_them_and_keeps_good_outputs(tmp_path, capsys):
     good = _tone(tmp_path / "good.wav")
     short = tmp_path / "x_0.01s.wav"
     sf.write(short, sine_wave(0.01, 440, 24000), 24000)
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(b"not audio at all" * 10)
     out = tmp_path / "out"
-    code, _, err = run_cli("embed", "--audio", short, good, garbage, "--model", "tiny-random", "--output_dir", out)
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", short, good, garbage, "--model", "tiny-random", "--output_dir", out)
     assert code == 1 and "Traceback" not in err
     assert "2 of 3 file(s) failed (1 embedded)" in err
     report = err[err.index("2 of 3 file(s) failed"):]
@@ -202,10 +210,11 @@ def test_embed_skips_bad_files_reports_them_and_keeps_good_outputs(tmp_path):
     (["--layers", "3"], "index 3 is out of range; this model has 3 hidden states"),
     (["--layers", "-9"], "index -9 is out of range"),
 ])
-def test_embed_refuses_impossible_values_in_one_line(tmp_path, flags, message):
+def test_embed_refuses_impossible_values_in_one_line(tmp_path, flags, message, capsys):
+    """In-process (the fresh-process tests above cover the entry point); the same one-line error contract."""
     song = _tone(tmp_path / "song.wav")
-    code, _, err = run_cli("embed", "--audio", song, "--model", "tiny-random", *flags)
-    assert code == 1 and message in one_line_error(err, "embed")
+    code = cli_main(["embed", "--audio", str(song), "--model", "tiny-random", *flags])
+    assert code == 1 and message in one_line_error(capsys.readouterr().err, "embed")
 
 
 # ------------------------------------------------------------------------------------------ features: items 6, 9
@@ -296,11 +305,11 @@ def test_model_folders_follow_the_umask(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- evaluate: 5
-def test_evaluate_refuses_to_overwrite_results_it_did_not_write(tmp_path):
+def test_evaluate_refuses_to_overwrite_results_it_did_not_write(tmp_path, capsys):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "results.md").write_text("my own table")
-    code, _, err = run_cli("evaluate", "--models", "some/model", "--datasets", "lyra", "--output", existing)
+    code, _, err = run_cli_in_process(capsys, "evaluate", "--models", "some/model", "--datasets", "lyra", "--output", existing)
     line = one_line_error(err, "evaluate")
     assert code == 1 and str(existing / "results.md") in line and "--overwrite" in line
     assert (existing / "results.md").read_text() == "my own table"
@@ -334,13 +343,13 @@ def test_hub_unreachable_is_one_line_at_once(tmp_path, command):
     assert "cannot connect to hub.invalid" in line
 
 
-def test_truncated_safetensors_names_the_file(tmp_path):
+def test_truncated_safetensors_names_the_file(tmp_path, capsys):
     from hf_culturemert.export import save_model_folder
 
     folder = save_model_folder(random_model(seed=0), tmp_path / "model")
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    code, _, err = run_cli("embed", "--audio", _tone(tmp_path / "song.wav"), "--model", folder)
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", _tone(tmp_path / "song.wav"), "--model", folder)
     line = one_line_error(err, "embed")
     assert code == 1 and str(weights) in line and "truncated or corrupt" in line
 
@@ -374,10 +383,10 @@ def test_push_without_a_token_is_one_line_about_the_token(model_dir, tmp_path):
     assert code == 1 and "no Hugging Face token" in line and "HF_TOKEN" in line
 
 
-def test_convert_fairseq_on_a_text_file_names_the_file(tmp_path):
+def test_convert_fairseq_on_a_text_file_names_the_file(tmp_path, capsys):
     text = tmp_path / "notes.pt"
     text.write_text("1234 this is not a checkpoint\n")
-    code, _, err = run_cli("convert-fairseq", "--input", text, "--output", tmp_path / "out", "--trust-pickle")
+    code, _, err = run_cli_in_process(capsys, "convert-fairseq", "--input", text, "--output", tmp_path / "out", "--trust-pickle")
     line = one_line_error(err, "convert-fairseq")
     assert code == 1 and str(text) in line and "is not a PyTorch/fairseq checkpoint" in line
     assert not (tmp_path / "out").exists()
