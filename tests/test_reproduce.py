@@ -151,7 +151,9 @@ def test_dry_run_plans_the_95m_study_without_downloading():
     (dict(clips_per_split=1), "--clips_per_split"), (dict(mfu=25), "--mfu"),
     (dict(window_seconds=-1.0), "--window_seconds"),
     (dict(teacher="random-encodec"), "needs --retrain_base"),
-    (dict(base_only=True), "--base_only needs --retrain_base")])
+    (dict(base_only=True), "--base_only needs --retrain_base"),
+    (dict(tag_families=["tag", "instrumnet"]), "--tag_families instrumnet: no such family"),
+    (dict(tag_families=["instrument"]), "keeps no tag of western, lyra")])
 def test_bad_arguments_name_the_option(bad, message):
     with pytest.raises(ValueError, match=message):
         ReproduceArguments(**bad)

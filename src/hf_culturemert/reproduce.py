@@ -130,6 +130,24 @@ class ReproduceArguments:
                              "with the rvq teacher, and continual pre-training keeps its base's teacher")
         if self.base_only and not self.retrain_base:
             raise ValueError("--base_only needs --retrain_base (the shipped base is already trained)")
+        if self.tag_families and self.preset == "miniature":
+            self._check_tag_families()
+
+    def _check_tag_families(self):
+        """Here, not after minutes of pre-training: every family exists, and every probed dataset keeps a tag."""
+        from .data.synthetic import tradition_vocabulary
+        from .probing.pipeline import tag_family
+
+        present = {t: {tag_family(tag) for tag in tradition_vocabulary(t)} for t in ["western", *self.traditions]}
+        known = sorted(set().union(*present.values()))
+        unknown = [f for f in self.tag_families if f not in known]
+        if unknown:
+            raise ValueError(f"--tag_families {' '.join(unknown)}: no such family in the miniature corpus; choose "
+                             f"from {' '.join(known)}")
+        empty = [t for t, families in present.items() if not families & set(self.tag_families)]
+        if empty:
+            raise ValueError(f"--tag_families {' '.join(self.tag_families)} keeps no tag of {', '.join(empty)}; "
+                             f"add one of {empty[0]}'s families ({', '.join(sorted(present[empty[0]]))})")
 
 
 class StageLog:
