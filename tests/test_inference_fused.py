@@ -63,9 +63,9 @@ def test_330m_fused_as_accurate_as_the_reference():
     orders of magnitude beyond it."""
     ours, ref, truth = _fused_and_reference_states("330M", 24_000, float64_truth=True)
     assert len(ours.hidden_states) == 25
-    def error(states):
-        return max((a.double() - t).abs().max().item() for a, t in zip(states.hidden_states[:-1], truth.hidden_states[:-1]))
-    fused_error, reference_error = error(ours), error(ref)
+    fused_error, reference_error = (max((a.double() - t).abs().max().item()
+                                        for a, t in zip(states.hidden_states[:-1], truth.hidden_states[:-1]))
+                                    for states in (ours, ref))
     assert 0 < reference_error < 1e-4, reference_error
     assert fused_error <= 4 * reference_error, (fused_error, reference_error)
 

@@ -168,7 +168,8 @@ def test_embed_refuses_to_overwrite_files_it_did_not_write(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "song.safetensors").write_bytes(b"the user's own file")
-    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random", "--output_dir", out)
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random",
+                                      "--output_dir", out)
     line = one_line_error(err, "embed")
     assert code == 1 and str(out / "song.safetensors") in line and "--overwrite" in line
     assert (out / "song.safetensors").read_bytes() == b"the user's own file"
@@ -183,7 +184,8 @@ def test_embed_refuses_to_overwrite_files_it_did_not_write(tmp_path, capsys):
 def test_embed_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     song = _tone(tmp_path / "song.wav")
     (tmp_path / "taken").write_text("x")
-    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random", "--output_dir", tmp_path / "taken")
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random",
+                                      "--output_dir", tmp_path / "taken")
     assert code == 1 and "is a file, not a folder" in one_line_error(err, "embed")
 
 
@@ -194,7 +196,8 @@ def test_embed_skips_bad_files_reports_them_and_keeps_good_outputs(tmp_path, cap
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(b"not audio at all" * 10)
     out = tmp_path / "out"
-    code, _, err = run_cli_in_process(capsys, "embed", "--audio", short, good, garbage, "--model", "tiny-random", "--output_dir", out)
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", short, good, garbage, "--model", "tiny-random",
+                                      "--output_dir", out)
     assert code == 1 and "Traceback" not in err
     assert "2 of 3 file(s) failed (1 embedded)" in err
     report = err[err.index("2 of 3 file(s) failed"):]
@@ -211,10 +214,9 @@ def test_embed_skips_bad_files_reports_them_and_keeps_good_outputs(tmp_path, cap
     (["--layers", "-9"], "index -9 is out of range"),
 ])
 def test_embed_refuses_impossible_values_in_one_line(tmp_path, flags, message, capsys):
-    """In-process (the fresh-process tests above cover the entry point); the same one-line error contract."""
     song = _tone(tmp_path / "song.wav")
-    code = cli_main(["embed", "--audio", str(song), "--model", "tiny-random", *flags])
-    assert code == 1 and message in one_line_error(capsys.readouterr().err, "embed")
+    code, _, err = run_cli_in_process(capsys, "embed", "--audio", song, "--model", "tiny-random", *flags)
+    assert code == 1 and message in one_line_error(err, "embed")
 
 
 # ------------------------------------------------------------------------------------------ features: items 6, 9
@@ -309,7 +311,8 @@ def test_evaluate_refuses_to_overwrite_results_it_did_not_write(tmp_path, capsys
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "results.md").write_text("my own table")
-    code, _, err = run_cli_in_process(capsys, "evaluate", "--models", "some/model", "--datasets", "lyra", "--output", existing)
+    code, _, err = run_cli_in_process(capsys, "evaluate", "--models", "some/model", "--datasets", "lyra",
+                                      "--output", existing)
     line = one_line_error(err, "evaluate")
     assert code == 1 and str(existing / "results.md") in line and "--overwrite" in line
     assert (existing / "results.md").read_text() == "my own table"
@@ -386,7 +389,8 @@ def test_push_without_a_token_is_one_line_about_the_token(model_dir, tmp_path):
 def test_convert_fairseq_on_a_text_file_names_the_file(tmp_path, capsys):
     text = tmp_path / "notes.pt"
     text.write_text("1234 this is not a checkpoint\n")
-    code, _, err = run_cli_in_process(capsys, "convert-fairseq", "--input", text, "--output", tmp_path / "out", "--trust-pickle")
+    code, _, err = run_cli_in_process(capsys, "convert-fairseq", "--input", text, "--output", tmp_path / "out",
+                                      "--trust-pickle")
     line = one_line_error(err, "convert-fairseq")
     assert code == 1 and str(text) in line and "is not a PyTorch/fairseq checkpoint" in line
     assert not (tmp_path / "out").exists()
