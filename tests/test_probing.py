@@ -319,6 +319,27 @@ def test_evaluate_writes_model_card_tables(first_run, corpus, model, tmp_path):
     assert (tmp_path / "eval" / "layers.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_probes_a_model_only_on_its_own_datasets(first_run, corpus, model, tmp_path):
+    _, cache = first_run
+    other = tmp_path / "copy"  # a second dataset: the same clips under another folder name
+    import shutil
+
+    shutil.copytree(corpus, other)
+    models = {"tiny-A": model, "tiny-B": random_model(tiny_mert_config(), seed=0)}
+    output = evaluate_models(models, [str(corpus), str(other)], tmp_path / "eval", cache_dir=str(cache), layers=[1],
+                             datasets_per_model={"tiny-B": [str(other)]}, **FAST)
+    assert set(output["results"]["tiny-A"]) == {corpus.name, "copy"}
+    assert set(output["results"]["tiny-B"]) == {"copy"}
+    row = next(r for r in output["tables"]["roc_auc_map"] if r["model"] == "tiny-B")
+    assert row["datasets"][corpus.name] is None and row["datasets"]["copy"] is not None
+    assert "| tiny-B | – |" in (tmp_path / "eval" / "results.md").read_text()
+    with pytest.raises(ValueError, match=r"datasets_per_model\['tiny-B'\]: datasets nowhere are not among"):
+        evaluate_models(models, [str(corpus)], tmp_path / "bad", datasets_per_model={"tiny-B": ["nowhere"]}, **FAST)
+    with pytest.raises(ValueError, match=r"datasets_per_model\['tiny-C'\]: no model of that name"):
+        evaluate_models(models, [str(corpus)], tmp_path / "bad", datasets_per_model={"tiny-C": [str(corpus)]},
+                        **FAST)
+
+
 def test_evaluate_command_line(first_run, corpus, model, tmp_path, capsys):
     from hf_culturemert.commands.evaluate import main
     from hf_culturemert.export import save_model_folder

@@ -8,7 +8,15 @@ import torch
 from safetensors.torch import load_file
 
 from hf_culturemert.commands.reproduce import main as reproduce_main
-from hf_culturemert.reproduce import PICO_BASE_DIR, TEACHER_FILE, ReproduceArguments, plan, run_reproduce
+from hf_culturemert.reproduce import (
+    PICO_BASE_DIR,
+    TEACHER_FILE,
+    TEACHER_POOL_SEED_OFFSET,
+    TRADITIONS,
+    ReproduceArguments,
+    plan,
+    run_reproduce,
+)
 
 TOY = dict(traditions=["lyra", "makam"], clips_per_split=8, stage1_steps=2, stage2_steps=2,
            probe_seeds=[0], probe_learning_rates=[1e-3], probe_max_epochs=3, lambda_grid=[0.2, 0.6])
@@ -55,8 +63,10 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     results = json.loads((out / "results" / "results.json").read_text())
     assert set(results["results"]) == {"base", "CultureMERT", "CultureMERT-TA", "single-lyra", "single-makam",
                                        "random-init", "upper-bound"}
-    for per_dataset in results["results"].values():
-        assert set(per_dataset) == {"western", "lyra", "makam"}  # western measures forgetting
+    for model, per_dataset in results["results"].items():
+        # western measures forgetting; a single-culture model is probed on its own tradition and western only
+        own = {model[len("single-"):]} if model.startswith("single-") else {"lyra", "makam"}
+        assert set(per_dataset) == {"western"} | own, model
         for result in per_dataset.values():
             assert 0.0 <= result["summary"]["roc_auc"]["mean"] <= 1.0
     assert (out / "results" / "layers.png").stat().st_size > 1000
@@ -111,6 +121,20 @@ def test_retrain_base_only_fits_the_teacher_and_pre_trains_the_pico_base(tmp_pat
     card = (model / "README.md").read_text()
     assert "pico-base" in card and "3 steps" in card and "| step | loss |" in card
     assert not (out / "data").exists()  # only the base's own western corpus was built
+    # the rvq teacher's codebooks are fitted on general audio: the western clips and every tradition's (of a corpus
+    # seed no study run evaluates on); the base itself hears western music only
+    pool = out / "models" / "base" / "teacher" / "data"
+    assert sorted(p.name for p in pool.iterdir() if p.is_dir()) == sorted(TRADITIONS)
+    assert json.loads((pool / "makam" / "synthetic.json").read_text())["seed"] == TEACHER_POOL_SEED_OFFSET
+    assert settings["train_datasets"] == ["western"]
+
+
+def test_rvq_western_teacher_is_fitted_on_the_western_clips_only(tmp_path):
+    out = tmp_path / "base-run"
+    run_reproduce(ReproduceArguments(output_dir=str(out), retrain_base=True, base_only=True, base_steps=1,
+                                     clips_per_split=6, teacher="rvq-western"))
+    assert (out / "models" / "base" / "model" / TEACHER_FILE).is_file()
+    assert not (out / "models" / "base" / "teacher" / "data").exists()
 
 
 def test_shipped_pico_base_is_complete_and_matches_its_card():

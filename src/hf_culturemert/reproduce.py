@@ -30,7 +30,11 @@ logger = logging.getLogger(__name__)
 
 TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
 PRESETS = ("miniature", "culturemert-95m")
-MINIATURE_TEACHERS = ("rvq", "random-encodec")
+MINIATURE_TEACHERS = ("rvq", "rvq-western", "random-encodec")
+# the rvq teacher's k-means pool: the base's western clips plus this many train clips of every tradition (a general
+# audio codebook, as EnCodec was trained on general audio); "rvq-western" fits it on the western clips alone
+TEACHER_POOL_CLIPS = 128
+TEACHER_POOL_SEED_OFFSET = 1000  # the pool's tradition clips come from a corpus seed no study run evaluates on
 # hours of audio per tradition in the paper (Lyra 50 h; makam, Hindustani, Carnatic 200 h each; 20 h Music4All)
 PAPER_HOURS = {"lyra": 50, "makam": 200, "hindustani": 200, "carnatic": 200, "western": 20}
 RECIPE_GPUS = 8  # culturemert-95m.yaml's per-device batch is sized for 8 GPUs
@@ -95,9 +99,11 @@ class ReproduceArguments:
     tag_families: Optional[List[str]] = field(default=None, metadata={
         "help": f"Tag families probed (miniature default {' '.join(MINIATURE_TAG_FAMILIES)}; 95m preset: all)."})
     teacher: str = field(default="rvq", metadata={
-        "help": "Miniature acoustic teacher: 'rvq' (residual k-means codebooks fitted on the western corpus's "
-                "log-mel frames: the miniature's stand-in for EnCodec) or 'random-encodec' (a randomly initialised "
-                "tiny EnCodec, whose codes carry no meaning). The culturemert-95m preset always uses EnCodec."})
+        "help": "Miniature acoustic teacher: 'rvq' (residual k-means codebooks fitted on the log-mel frames of "
+                "general audio: the base's western clips plus train clips of every tradition, as EnCodec was "
+                "trained on general audio; the miniature's stand-in for EnCodec), 'rvq-western' (the same, fitted "
+                "on the western clips only) or 'random-encodec' (a randomly initialised tiny EnCodec, whose codes "
+                "carry no meaning). The culturemert-95m preset always uses EnCodec."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan, data sizes and GPU-hours; run nothing."})
     gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
     mfu: float = field(default=0.25, metadata={"help": "Model FLOP utilisation assumed by the dry-run estimate."})
@@ -197,17 +203,23 @@ def _miniature_training(args, data_root, teacher):
                 encodec_model=teacher, cqt_implementation="multirate")
 
 
-def fit_rvq_teacher(dataset_folder, output_file, num_codebooks, codebook_size, seed=0):
-    """Fit the miniature's acoustic teacher on the train split of ``dataset_folder`` (the western corpus)."""
+def fit_rvq_teacher(dataset_folders, output_file, num_codebooks, codebook_size, seed=0):
+    """Fit the miniature's acoustic teacher on the train splits of ``dataset_folders`` (one folder or several)."""
     from datasets import Audio
 
     from .audio import load_audio
     from .probing.features import load_split
     from .teachers import RVQTeacher
 
-    ds, _tags, _identity = load_split(str(dataset_folder), "train")
-    ds = ds.cast_column("audio", Audio(decode=False))
-    waves = (load_audio(row["audio"], sampling_rate=24000, allow_silent=True) for row in ds)
+    folders = [dataset_folders] if isinstance(dataset_folders, (str, Path)) else list(dataset_folders)
+
+    def waves():
+        for folder in folders:
+            ds, _tags, _identity = load_split(str(folder), "train")
+            for row in ds.cast_column("audio", Audio(decode=False)):
+                yield load_audio(row["audio"], sampling_rate=24000, allow_silent=True)
+
+    waves = waves()
     teacher = RVQTeacher.fit(waves, num_codebooks=num_codebooks, codebook_size=codebook_size, seed=seed)
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
     return str(teacher.save(output_file))
@@ -269,14 +281,20 @@ def train_pico_base(args, output_dir):
     western = build_synthetic_corpus(out / "data", seed=args.seed, clips_per_split=clips,
                                      traditions=["western"])["western"]
     teacher = "random-tiny"
-    if args.teacher == "rvq":
+    if args.teacher.startswith("rvq"):
         pico = config_from_name("pico")
         teacher_file = out / "teacher" / TEACHER_FILE
+        pool = [western]
+        if args.teacher == "rvq":  # general audio: every tradition's sound has codes of its own
+            pool_clips = TEACHER_POOL_CLIPS if args.clips_per_split is None else args.clips_per_split
+            pool += build_synthetic_corpus(out / "teacher" / "data", seed=TEACHER_POOL_SEED_OFFSET + args.seed,
+                                           clips_per_split={"train": pool_clips, "validation": 4, "test": 4},
+                                           traditions=TRADITIONS).values()
         if not teacher_file.is_file():
-            fit_rvq_teacher(western, teacher_file, pico.num_codebooks, pico.codebook_size, seed=args.seed)
+            fit_rvq_teacher(pool, teacher_file, pico.num_codebooks, pico.codebook_size, seed=args.seed)
         teacher = f"rvq:{teacher_file}"
     model = Path(run_pretraining(_base_arguments(args, out / "data", out / "model", teacher)))
-    if args.teacher == "rvq" and not (model / TEACHER_FILE).is_file():
+    if args.teacher.startswith("rvq") and not (model / TEACHER_FILE).is_file():
         shutil.copy2(teacher_file, model / TEACHER_FILE)
     write_pico_base_card(model, args, clips)
     return str(model)
@@ -292,10 +310,15 @@ def write_pico_base_card(model_dir, args, clips):
         else {"log_history": []}
     losses = [(e["step"], e["loss"]) for e in state["log_history"] if "loss" in e]
     runtime = next((e["train_runtime"] for e in state["log_history"] if "train_runtime" in e), None)
-    teacher = ("residual k-means codebooks (`rvq_teacher.safetensors`: "
-               f"{config['num_codebooks']} x {config['codebook_size']} over log-mel frames), fitted on the same "
-               "clips: the miniature's stand-in for EnCodec" if args.teacher == "rvq"
-               else "a randomly initialised tiny EnCodec (its codes carry no meaning)")
+    codebooks = (f"residual k-means codebooks (`rvq_teacher.safetensors`: {config['num_codebooks']} x "
+                 f"{config['codebook_size']} over log-mel frames)")
+    teacher = {
+        "rvq": f"{codebooks}, fitted on general audio: these western clips plus {TEACHER_POOL_CLIPS} train clips of "
+               f"each tradition (corpus seed {TEACHER_POOL_SEED_OFFSET + args.seed}, which no study run evaluates "
+               "on), as EnCodec was trained on general audio; the miniature's stand-in for EnCodec. The base "
+               "itself hears only western music",
+        "rvq-western": f"{codebooks}, fitted on the same western clips",
+    }.get(args.teacher, "a randomly initialised tiny EnCodec (its codes carry no meaning)")
     data = ModelCardData(license="cc-by-nc-4.0", library_name="transformers", pipeline_tag="feature-extraction",
                          tags=["music", "audio", "mert", "culturemert", "miniature"], model_name="pico-base")
     loss_rows = "\n".join(f"| {step} | {loss:.3f} |" for step, loss in losses[:: max(1, len(losses) // 10)])
@@ -451,14 +474,17 @@ def run_reproduce(args: ReproduceArguments):
     def evaluate():
         from .probing import evaluate_models
 
-        probed, datasets = dict(models), list(eval_datasets)
+        probed, datasets, own = dict(models), list(eval_datasets), {}
         if args.preset == "miniature":
             from .probing.handcrafted import HandcraftedFeatures
 
             # references: the floor (untrained), the ceiling (hand-crafted statistics), and western (forgetting)
             probed.update({"random-init": floor, "upper-bound": HandcraftedFeatures()})
             datasets = [data["western"]] + datasets
-        return evaluate_models(probed, datasets, out / "results", **probe_settings)["files"]
+            # a single-culture model answers two questions: its gain on its own tradition and its forgetting on
+            # western; its other traditions are not part of the study and cost 12 of 40 probings
+            own = {f"single-{t}": [data["western"], data[t]] for t in args.traditions}
+        return evaluate_models(probed, datasets, out / "results", datasets_per_model=own, **probe_settings)["files"]
 
     results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
 

@@ -45,7 +45,7 @@ TRADITIONS = ("western", "lyra", "makam", "hindustani", "carnatic")
 DEFAULT_CLIPS_PER_SPLIT = {"train": 48, "validation": 12, "test": 12}
 DEFAULT_CLIP_SECONDS = 8.0
 SPLIT_INDEX = {"train": 0, "validation": 1, "test": 2}
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: Lyra's instrumentation follows its genre
 SETTINGS_FILE = "synthetic.json"
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -324,16 +324,17 @@ def _designs(tradition: str, count: int, rng: np.random.Generator) -> list:
                                       "vibrato" if lead in ("violin", "cello", "voice") else "none"))
         return designs
     if tradition == "lyra":
-        # genre decides scale, dance metre, place and percussion odds; instruments are balanced draws
+        # genre decides scale, dance metre, place, percussion odds and the lead instrument (a balanced draw from the
+        # genre's lead pool, as regional styles have their own: Epirotic klarino, Nisiotiko lyra, Rebetiko bouzouki);
+        # two accompanying instruments are balanced draws over all 14, so every instrument occurs in every split
         genres = _balanced(rng, list(LYRA_GENRES), count)
-        slots = _balanced(rng, list(LYRA_INSTRUMENT), 2 * count)  # two instruments per clip cover all 14
-        pairs = [(a, b) if a != "Bass" else (b, a) for a, b in zip(slots[::2], slots[1::2])]
+        leads = {genre: iter(_balanced(rng, list(spec[5]), genres.count(genre))) for genre, spec in LYRA_GENRES.items()}
+        slots = _balanced(rng, list(LYRA_INSTRUMENT), 2 * count)
         designs = []
-        for genre, (lead, second) in zip(genres, pairs):
-            if lead == "Bass":  # both slots drew the bass: a bass line needs a melody above it
-                lead = "Laouto"
+        for genre, pair in zip(genres, zip(slots[::2], slots[1::2])):
+            lead = next(leads[genre])
             extra, place, scales, cycles, pulses, _leads, _accs, perc_p = LYRA_GENRES[genre]
-            acc = [second] if second != lead else []
+            acc = [name for name in dict.fromkeys(pair) if name != lead]
             perc = rng.random() < perc_p
             tags = [f"genres--{genre}"] + [f"genres--{g}" for g in extra] + [f"place--{place}"]
             tags += [f"instruments--{i}" for i in [lead] + acc] + (["instruments--Percussion"] if perc else [])

@@ -174,11 +174,13 @@ def _parse_model_spec(spec):
     return None, spec
 
 
-def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False, **overrides):
+def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False, datasets_per_model=None,
+                    **overrides):
     """Probe every model on every dataset and write the model-card tables.
 
     ``models``: paths / Hub ids / short names, ``"name=path"`` strings, model objects, or a dict name -> any of
-    those. Writes ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables)
+    those. ``datasets_per_model`` ({model name: datasets}) probes the named models on those datasets only (a
+    subset of ``datasets``; their other cells stay empty): a study need not probe every model everywhere. Writes ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables)
     and ``layers.png`` (test ROC-AUC per layer per model) into ``output_dir``; returns the results dict with
     ``results`` ({model: {dataset: probe result}}), ``tables``, ``files`` and ``cache_hit``.
 
@@ -195,6 +197,14 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
         specs = [_parse_model_spec(m) for m in models]
     if not specs or not datasets:
         raise ValueError("Pass at least one model and one dataset")
+    subsets = {name: [str(d) for d in chosen] for name, chosen in (datasets_per_model or {}).items()}
+    for name, chosen in subsets.items():
+        if name not in {n for n, _ in specs}:
+            raise ValueError(f"datasets_per_model[{name!r}]: no model of that name; name the models with a dict")
+        stray = [d for d in chosen if d not in {str(d) for d in datasets}]
+        if stray:
+            raise ValueError(f"datasets_per_model[{name!r}]: datasets {', '.join(stray)} are not among the evaluated "
+                             "datasets; add them to `datasets`")
     output_dir = Path(output_dir)
     manifest = OutputManifest(output_dir, "evaluate", overwrite=overwrite)
     result_names = ["results.json", "results.md", "layers.png"]
@@ -208,6 +218,8 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
         results[prepared.name] = {}
         try:
             for dataset in datasets:
+                if prepared.name in subsets and str(dataset) not in subsets[prepared.name]:
+                    continue
                 dataset_name = Path(str(dataset)).name
                 results[prepared.name][dataset_name] = _probe_prepared(prepared, dataset, args, dataset_name)
         finally:
