@@ -427,3 +427,18 @@ def test_audio_tagging_lora_trains_only_adapters_and_head(tmp_path):
     fresh = random_model(config, seed=0, model_class=MERTForAudioTagging)
     reloaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter").eval()
     torch.testing.assert_close(reloaded(input_values=clip).logits, expected)
+
+
+def test_window_features_are_the_same_with_and_without_padding(model):
+    """Full windows take the unmasked path; a batch with a short window takes the masked one: same features."""
+    from hf_culturemert.probing.features import _forward_windows
+
+    generator = torch.Generator().manual_seed(0)
+    full = [torch.randn(8000, generator=generator) for _ in range(2)]
+    short = torch.randn(5000, generator=generator)
+    unpadded = _forward_windows(model, full, True, torch.device("cpu"), torch.float32)
+    padded = _forward_windows(model, full + [short], True, torch.device("cpu"), torch.float32)
+    assert unpadded.shape == (2, model.config.num_hidden_layers + 1, model.config.hidden_size)
+    torch.testing.assert_close(padded[:2], unpadded, atol=1e-5, rtol=1e-4)
+    alone = _forward_windows(model, [short], True, torch.device("cpu"), torch.float32)
+    torch.testing.assert_close(padded[2:], alone, atol=1e-5, rtol=1e-4)

@@ -176,9 +176,17 @@ def test_dry_run_plans_the_95m_study_without_downloading():
     (dict(window_seconds=-1.0), "--window_seconds"),
     (dict(teacher="random-encodec"), "needs --retrain_base"),
     (dict(base_only=True), "--base_only needs --retrain_base"),
+    (dict(base_model="x", retrain_base=True), "--base_model and --retrain_base exclude each other"),
+    (dict(teacher="rvq-western"), "needs --retrain_base"),
     (dict(tag_families=["tag", "instrumnet"]), "--tag_families instrumnet: no such family"),
     (dict(tag_families=["instrument"]), "keeps no tag of western, lyra")])
 def test_bad_arguments_name_the_option(bad, message):
     with pytest.raises(ValueError, match=message):
         ReproduceArguments(**bad)
+
+
+def test_miniature_base_model_must_be_a_pico_base_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=f"--base_model {tmp_path / 'empty'}: no model.safetensors"):
+        ReproduceArguments(output_dir=str(tmp_path / "out"), base_model=str(tmp_path / "empty"), **TOY)
 

@@ -54,7 +54,7 @@ def is_head_key(name):
     return name.startswith(HEAD_PREFIXES)
 
 
-PICO_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, codebook_size=1024,
+PICO_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, codebook_size=128,
                    mask_time_prob=0.05)
 
 

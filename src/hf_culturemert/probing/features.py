@@ -264,13 +264,16 @@ def _forward_windows(backbone, windows, normalize, device, dtype):
     batch = torch.zeros(len(windows), int(lengths.max()))
     for row, wave in enumerate(windows):
         batch[row, : wave.shape[0]] = wave
-    if normalize:
-        batch = normalize_waveform(batch, lengths)
+    padded = bool((lengths < batch.shape[1]).any())
+    if normalize:  # equal lengths (the usual batch of full windows): the cheaper unmasked statistics
+        batch = normalize_waveform(batch, lengths if padded else None)
     attention_mask = None
-    if bool((lengths < batch.shape[1]).any()):
+    if padded:
         attention_mask = (torch.arange(batch.shape[1])[None] < lengths[:, None]).long().to(device)
     outputs = backbone(batch.to(device=device, dtype=dtype), attention_mask=attention_mask,
                        output_hidden_states=True, return_dict=True)
+    if not padded:
+        return torch.stack([h.mean(1, dtype=torch.float32) for h in outputs.hidden_states], dim=1).cpu()
     states = torch.stack(outputs.hidden_states, dim=1)  # [B, L+1, T, H]
     frames = backbone._get_feat_extract_output_lengths(lengths).to(device)
     valid = (torch.arange(states.shape[2], device=device)[None] < frames[:, None]).to(states.dtype)

@@ -77,15 +77,18 @@ class _VectorAdam:
         self.step_count += 1
         beta1, beta2 = self.betas
         c1, c2 = 1 - beta1 ** self.step_count, 1 - beta2 ** self.step_count
+        # lr/c1 * m / (sqrt(v/c2) + eps) == lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2)): the same update in 8
+        # passes over memory instead of 10 (the probes' step time is memory-bound)
+        step_size = lr * (math.sqrt(c2) / c1)
         for name, param in self.params.items():
             grad = param.grad
             if grad is None:
                 continue
-            self.m[name].mul_(beta1).add_(grad, alpha=1 - beta1)
+            self.m[name].lerp_(grad, 1 - beta1)
             self.v[name].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (self.v[name] / c2).sqrt_().add_(self.eps)
-            scale = (lr / c1).view(-1, *([1] * (param.dim() - 1)))
-            param.sub_(scale * self.m[name] / denom)
+            update = self.v[name].sqrt().add_(self.eps * math.sqrt(c2))
+            torch.div(self.m[name], update, out=update)
+            param.sub_(update.mul_(step_size.view(-1, *([1] * (param.dim() - 1)))))
             param.grad = None
 
 
