@@ -54,6 +54,8 @@ def is_head_key(name):
     return name.startswith(HEAD_PREFIXES)
 
 
+# 128 codes per codebook, not MERT's 1024: a 64-wide model learns little from 1024-way targets (masked accuracy 2.5%
+# against 8.0% with 128, both after 5000 steps), and its continual pre-training steps take two thirds of the time
 PICO_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, codebook_size=128,
                    mask_time_prob=0.05)
 
