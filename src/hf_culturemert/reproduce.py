@@ -35,10 +35,10 @@ MINIATURE_TEACHERS = ("rvq", "rvq-western", "random-encodec")
 # audio codebook, as EnCodec was trained on general audio); "rvq-western" fits it on the western clips alone
 TEACHER_POOL_CLIPS = 128
 TEACHER_POOL_SEED_OFFSET = 1000  # the pool's tradition clips come from a corpus seed no study run evaluates on
-# hours of audio per tradition in the paper (Lyra 50 h; makam, Hindustani, Carnatic 200 h each; 20 h Music4All)
 # around the paper's 0.2; 0.6 (2.4x the mean task vector of four traditions) scored last in a seed-0 sweep
 # (validation 0.870 against 0.879 at 0.1) and cost a quarter of the sweep's time
 LAMBDA_GRID = (0.1, 0.2, 0.4)
+# hours of audio per tradition in the paper (Lyra 50 h; makam, Hindustani, Carnatic 200 h each; 20 h Music4All)
 PAPER_HOURS = {"lyra": 50, "makam": 200, "hindustani": 200, "carnatic": 200, "western": 20}
 RECIPE_GPUS = 8  # culturemert-95m.yaml's per-device batch is sized for 8 GPUs
 # the top of MARBLE's grid: on the validation splits of seed-0 runs, 1e-2 won 67% of the selections against 1e-3 and
@@ -139,9 +139,10 @@ class ReproduceArguments:
             raise ValueError(f"--teacher {self.teacher} needs --retrain_base: the shipped pico base was pre-trained "
                              "with the rvq teacher, and continual pre-training keeps its base's teacher")
         if self.base_model and self.retrain_base:
-            raise ValueError("--base_model and --retrain_base exclude each other: the first starts from a trained base, "
-                             "the second trains one")
-        if self.preset == "miniature" and self.base_model and not (Path(self.base_model) / "model.safetensors").is_file():
+            raise ValueError("--base_model and --retrain_base exclude each other: the first starts from a trained "
+                             "base, the second trains one")
+        pico_base_missing = not (Path(self.base_model or ".") / "model.safetensors").is_file()
+        if self.preset == "miniature" and self.base_model and pico_base_missing:
             raise FileNotFoundError(f"--base_model {self.base_model}: no model.safetensors there; pass a pico base "
                                     "folder (such as DIR/models/base/model of `--retrain_base --base_only`)")
         if self.base_only and not self.retrain_base:
@@ -222,14 +223,9 @@ def fit_rvq_teacher(dataset_folders, output_file, num_codebooks, codebook_size, 
     from .teachers import RVQTeacher
 
     folders = [dataset_folders] if isinstance(dataset_folders, (str, Path)) else list(dataset_folders)
-
-    def waves():
-        for folder in folders:
-            ds, _tags, _identity = load_split(str(folder), "train")
-            for row in ds.cast_column("audio", Audio(decode=False)):
-                yield load_audio(row["audio"], sampling_rate=24000, allow_silent=True)
-
-    waves = waves()
+    rows = (row for folder in folders
+            for row in load_split(str(folder), "train")[0].cast_column("audio", Audio(decode=False)))
+    waves = (load_audio(row["audio"], sampling_rate=24000, allow_silent=True) for row in rows)
     teacher = RVQTeacher.fit(waves, num_codebooks=num_codebooks, codebook_size=codebook_size, seed=seed)
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
     return str(teacher.save(output_file))
@@ -272,6 +268,10 @@ def _base_arguments(args, data_root, output_dir, teacher):
     return parsed
 
 
+def _teacher_pool_clips(args):
+    return TEACHER_POOL_CLIPS if args.clips_per_split is None else args.clips_per_split
+
+
 def train_pico_base(args, output_dir):
     """The miniature's pre-trained base: fit the acoustic teacher, then MERT's objective on a western corpus.
 
@@ -294,13 +294,12 @@ def train_pico_base(args, output_dir):
     if args.teacher.startswith("rvq"):
         pico = config_from_name("pico")
         teacher_file = out / "teacher" / TEACHER_FILE
-        pool = [western]
-        if args.teacher == "rvq":  # general audio: every tradition's sound has codes of its own
-            pool_clips = TEACHER_POOL_CLIPS if args.clips_per_split is None else args.clips_per_split
-            pool += build_synthetic_corpus(out / "teacher" / "data", seed=TEACHER_POOL_SEED_OFFSET + args.seed,
-                                           clips_per_split={"train": pool_clips, "validation": 4, "test": 4},
-                                           traditions=TRADITIONS).values()
         if not teacher_file.is_file():
+            pool = [western]
+            if args.teacher == "rvq":  # general audio: every tradition's sound has codes of its own
+                pool += build_synthetic_corpus(out / "teacher" / "data", seed=TEACHER_POOL_SEED_OFFSET + args.seed,
+                                               clips_per_split={"train": _teacher_pool_clips(args), "validation": 4,
+                                                                "test": 4}, traditions=TRADITIONS).values()
             fit_rvq_teacher(pool, teacher_file, pico.num_codebooks, pico.codebook_size, seed=args.seed)
         teacher = f"rvq:{teacher_file}"
     model = Path(run_pretraining(_base_arguments(args, out / "data", out / "model", teacher)))
@@ -323,9 +322,9 @@ def write_pico_base_card(model_dir, args, clips):
     codebooks = (f"residual k-means codebooks (`rvq_teacher.safetensors`: {config['num_codebooks']} x "
                  f"{config['codebook_size']} over log-mel frames)")
     teacher = {
-        "rvq": f"{codebooks}, fitted on general audio: these western clips plus {TEACHER_POOL_CLIPS} train clips of "
-               f"each tradition (corpus seed {TEACHER_POOL_SEED_OFFSET + args.seed}, which no study run evaluates "
-               "on), as EnCodec was trained on general audio; the miniature's stand-in for EnCodec. The base "
+        "rvq": f"{codebooks}, fitted on general audio: these western clips plus {_teacher_pool_clips(args)} train "
+               f"clips of each tradition (corpus seed {TEACHER_POOL_SEED_OFFSET + args.seed}, which no study run "
+               "evaluates on), as EnCodec was trained on general audio; the miniature's stand-in for EnCodec. The base "
                "itself hears only western music",
         "rvq-western": f"{codebooks}, fitted on the same western clips",
     }.get(args.teacher, "a randomly initialised tiny EnCodec (its codes carry no meaning)")

@@ -179,10 +179,11 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
     """Probe every model on every dataset and write the model-card tables.
 
     ``models``: paths / Hub ids / short names, ``"name=path"`` strings, model objects, or a dict name -> any of
-    those. ``datasets_per_model`` ({model name: datasets}) probes the named models on those datasets only (a
-    subset of ``datasets``; their other cells stay empty): a study need not probe every model everywhere. Writes ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables)
-    and ``layers.png`` (test ROC-AUC per layer per model) into ``output_dir``; returns the results dict with
-    ``results`` ({model: {dataset: probe result}}), ``tables``, ``files`` and ``cache_hit``.
+    those. ``datasets_per_model`` ({model name: datasets}) probes the named models on those datasets only (a subset
+    of ``datasets``; their other cells stay empty): a study need not probe every model everywhere. Writes
+    ``results.json`` (everything), ``results.md`` (ROC-AUC / mAP and micro-F1 / macro-F1 tables) and ``layers.png``
+    (test ROC-AUC per layer per model) into ``output_dir``; returns the results dict with ``results`` ({model:
+    {dataset: probe result}}), ``tables``, ``files`` and ``cache_hit``.
 
     Result files that an earlier ``evaluate`` did not write (no entry in ``output_dir``'s manifest) are not
     replaced: the call refuses before probing anything, unless ``overwrite``.
