@@ -62,6 +62,28 @@ def test_load_audio_decodes_formats_and_cuts(tmp_path):
     assert abs(len(load_audio(tmp_path / "c.mp3")) - 72000) < 3000
 
 
+def test_load_audio_cut_falls_back_when_seeking_fails(tmp_path, monkeypatch):
+    """Some FLAC streams decode whole but fail to seek in torchcodec ("Could not push packet to decoder", seen on
+    a synthetic Hindustani clip): a cut then comes from the whole stream, with the same samples."""
+    from torchcodec.decoders import AudioDecoder
+
+    wave = sine_wave(3.0, 330, 24000, seed=0)
+    sf.write(tmp_path / "clip.flac", wave, 24000)
+    seeked = load_audio(tmp_path / "clip.flac", start_seconds=1.0, end_seconds=2.5)
+
+    def broken_seek(self, *args, **kwargs):
+        raise RuntimeError("Could not push packet to decoder: Invalid data found when processing input")
+
+    monkeypatch.setattr(AudioDecoder, "get_samples_played_in_range", broken_seek)
+    fallback = load_audio(tmp_path / "clip.flac", start_seconds=1.0, end_seconds=2.5)
+    assert len(fallback) == 36000
+    np.testing.assert_allclose(fallback, seeked[:36000], atol=1e-4)
+    assert len(load_audio(tmp_path / "clip.flac", start_seconds=2.0)) == 24000
+    (tmp_path / "corrupt.flac").write_bytes(b"fLaC" + b"x" * 400)  # a stream that does not decode whole either
+    with pytest.raises(ValueError, match="corrupt.flac"):
+        load_audio(tmp_path / "corrupt.flac", start_seconds=0.5)
+
+
 def test_load_audio_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         load_audio(tmp_path / "missing.wav")

@@ -47,16 +47,22 @@ def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seco
         raise ValueError(f"Cannot load audio from {name}: pass a file path, bytes, or a datasets audio dict")
     from torchcodec.decoders import AudioDecoder
 
+    source = bytes(source) if isinstance(source, bytearray) else source
     try:
         if start_seconds is not None or end_seconds is not None:
-            decoder = AudioDecoder(bytes(source) if isinstance(source, bytearray) else source,
-                                   sample_rate=sampling_rate, num_channels=1)
-            samples = decoder.get_samples_played_in_range(start_seconds or 0.0, end_seconds)
-            array = samples.data[0].numpy()  # num_channels=1: the decoder down-mixed already; a view, no copy
-            del samples
+            try:
+                decoder = AudioDecoder(source, sample_rate=sampling_rate, num_channels=1)
+                samples = decoder.get_samples_played_in_range(start_seconds or 0.0, end_seconds)
+                array = samples.data[0].numpy()  # num_channels=1: the decoder down-mixed already; a view, no copy
+                del samples
+            except RuntimeError as error:  # some FLAC streams decode whole but fail to seek ("Could not push packet")
+                logger.debug("Seeking in %s failed (%s); decoding the whole stream and cutting", name, error)
+                whole, _ = _decode_stream(source, sampling_rate)
+                first = int(round((start_seconds or 0.0) * sampling_rate))
+                last = whole.size if end_seconds is None else int(round(end_seconds * sampling_rate))
+                array = whole[first:last]
         else:
-            array, metadata = _decode_stream(bytes(source) if isinstance(source, bytearray) else source,
-                                             sampling_rate)
+            array, metadata = _decode_stream(source, sampling_rate)
     except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"Could not decode audio {name}: {error}. Is it a valid audio/video file? "
                          "Any format ffmpeg reads works (wav, flac, mp3, ogg, m4a, mp4, webm).") from error
