@@ -162,7 +162,9 @@ def acceptance(per_seed, traditions, walls):
         gains[t] = mean(gain)
         won = gains[t] > base_std
         wins += won
-        parts.append(f"{t} {100 * gains[t]:+.1f} vs std {100 * base_std:.1f}")
+        paired = statistics.stdev(gain) if len(gain) > 1 else 0.0
+        parts.append(f"{t} {100 * gains[t]:+.1f} vs std {100 * base_std:.1f} (the gain's own std "
+                     f"{100 * paired:.1f})")
     check(wins >= min(3, len(traditions)), f"single-culture beats the base on its own tradition by more than the "
           f"base's seed std in {wins}/{len(traditions)} (" + "; ".join(parts) + ")")
     mean_gain = mean(list(gains.values()))
