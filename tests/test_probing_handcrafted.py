@@ -79,3 +79,26 @@ def test_probing_pipeline_runs_it_like_a_backbone(features, tmp_path):
                          learning_rates=[1e-3, 1e-2], seeds=[0], max_epochs=25, weighted_sum=False, progress=False)
     assert result["num_hidden_states"] == 1
     assert result["summary"]["roc_auc"]["mean"] > 0.9
+
+
+def test_it_keeps_float32_when_the_probe_extracts_in_bfloat16(features, tmp_path):
+    """The miniature extracts MERT features in bfloat16 on CPUs that compute it natively; the CQT of the upper bound
+    must not be cast with them (its float32 input would meet bfloat16 kernels)."""
+    import json
+
+    from hf_culturemert.probing.arguments import ProbeArguments
+    from hf_culturemert.probing.pipeline import _PreparedModel
+    from hf_culturemert.testing import tiny_mert_config
+    from hf_culturemert.models.mert.modeling_mert import MERTModel
+
+    args = ProbeArguments(dtype="bfloat16")
+    assert _PreparedModel(features, args).dtype == torch.float32
+    mert = _PreparedModel(MERTModel(tiny_mert_config()), args)
+    assert mert.dtype == torch.bfloat16 and next(mert.backbone.parameters()).dtype == torch.bfloat16
+    mert.release()
+    tones = write_tone_corpus(tmp_path / "tones")
+    result = probe_model(features, str(tones), cache_dir=str(tmp_path / "cache"), window_seconds=1.0, dtype="bfloat16",
+                         learning_rates=[1e-2], seeds=[0], max_epochs=25, weighted_sum=False, progress=False)
+    key = json.loads((tmp_path / "cache").glob("*--train--*/cache_key.json").__next__().read_text())
+    assert key["dtype"] == "torch.float32"
+    assert result["summary"]["roc_auc"]["mean"] > 0.9

@@ -173,7 +173,7 @@ def test_dry_run_plans_the_95m_study_without_downloading():
     (dict(preset="huge"), "--preset"), (dict(traditions=["jazz"]), "--traditions"),
     (dict(lambda_grid=[0.0]), "--lambda_grid"), (dict(probe_seeds=[]), "seed"), (dict(base_steps=0), "--base_steps"),
     (dict(clips_per_split=1), "--clips_per_split"), (dict(mfu=25), "--mfu"),
-    (dict(window_seconds=-1.0), "--window_seconds"),
+    (dict(window_seconds=-1.0), "--window_seconds"), (dict(cpt_learning_rate=0.0), "--cpt_learning_rate"),
     (dict(teacher="random-encodec"), "needs --retrain_base"),
     (dict(base_only=True), "--base_only needs --retrain_base"),
     (dict(base_model="x", retrain_base=True), "--base_model and --retrain_base exclude each other"),
@@ -183,6 +183,18 @@ def test_dry_run_plans_the_95m_study_without_downloading():
 def test_bad_arguments_name_the_option(bad, message):
     with pytest.raises(ValueError, match=message):
         ReproduceArguments(**bad)
+
+
+def test_multi_culture_run_sees_each_tradition_as_often_as_its_single_culture_run(tmp_path):
+    from hf_culturemert.reproduce import miniature_probe_dtype, miniature_recipe
+
+    args = ReproduceArguments(stage1_steps=30, stage2_steps=300, cpt_learning_rate=2e-3)
+    single = miniature_recipe(args, "base", ["lyra"], tmp_path, tmp_path / "single")
+    multi = miniature_recipe(args, "base", ["lyra", "makam", "hindustani", "carnatic"], tmp_path, tmp_path / "multi")
+    assert [stage["max_steps"] for stage in single["stages"]] == [30, 300]
+    assert [stage["max_steps"] for stage in multi["stages"]] == [30, 1200]
+    assert {stage["learning_rate"] for stage in single["stages"] + multi["stages"]} == {2e-3}
+    assert miniature_probe_dtype() in ("bfloat16", "float32")
 
 
 def test_miniature_base_model_must_be_a_pico_base_folder(tmp_path):

@@ -48,6 +48,8 @@ class HandcraftedConfig:
 class HandcraftedFeatures(nn.Module):
     """``[B, S]`` 24 kHz -> one hidden state ``[B, T, 2 * 336 + 48 + rhythm_lags]`` at MERT's 75 Hz frame rate."""
 
+    extraction_dtype = torch.float32  # the CQT and its logarithms stay in float32 whatever the probe's --dtype
+
     def __init__(self, config=None):
         super().__init__()
         self.config = config or HandcraftedConfig()

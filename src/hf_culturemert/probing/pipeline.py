@@ -39,6 +39,8 @@ class _PreparedModel:
         self.device = resolve_device(args.device)
         self.dtype = resolve_dtype(args.dtype, self.device)
         self.backbone = load_backbone(model)
+        # a backbone may pin its own dtype (the hand-crafted upper bound computes in float32)
+        self.dtype = getattr(self.backbone, "extraction_dtype", None) or self.dtype
         self.owned = isinstance(model, (str, os.PathLike))
         tensor = next(itertools.chain(self.backbone.parameters(), self.backbone.buffers()), None)
         self.original = (tensor.device if tensor is not None else torch.device("cpu"),
