@@ -99,6 +99,6 @@ def test_it_keeps_float32_when_the_probe_extracts_in_bfloat16(features, tmp_path
     tones = write_tone_corpus(tmp_path / "tones")
     result = probe_model(features, str(tones), cache_dir=str(tmp_path / "cache"), window_seconds=1.0, dtype="bfloat16",
                          learning_rates=[1e-2], seeds=[0], max_epochs=25, weighted_sum=False, progress=False)
-    key = json.loads((tmp_path / "cache").glob("*--train--*/cache_key.json").__next__().read_text())
+    key = json.loads(next((tmp_path / "cache").glob("*--train--*/cache_key.json")).read_text())
     assert key["dtype"] == "torch.float32"
     assert result["summary"]["roc_auc"]["mean"] > 0.9

@@ -48,9 +48,6 @@ RECIPE_GPUS = 8  # culturemert-95m.yaml's per-device batch is sized for 8 GPUs
 MINIATURE_PROBE_LRS = [1e-2]
 # one probe seed per run: the spread that matters is across full runs (benchmarks/reproduce.py, 3 seeds)
 MINIATURE_PROBE_SEEDS = [0]
-# features are extracted in bfloat16 where the CPU computes it natively (avx512_bf16 / amx_bf16): the pico model's
-# forward pass took 4.2 instead of 7.7 ms per 4 s window, and the seed-0 validation ROC-AUC of the base and the
-# single-culture models moved by -0.4 to +0.4 points (pooled features within 0.4% of float32's); elsewhere float32
 # miniature corpus: 8 s clips; with 256 training clips the hand-crafted upper bound reaches 85+ ROC-AUC on the
 # validation split of every tradition (it does not at 64; see the README), and 48 validation/test clips keep the
 # probing metrics from being noise
@@ -59,7 +56,6 @@ MINIATURE_CLIPS = {"train": 256, "validation": 48, "test": 48}
 # (instruments, forms, the Lyra genres, the western tags); scales (makam--, raga--) and cycles (usul--, tala--) stay
 # in the corpus but read 55-79 there, so at this size they would add noise and no signal
 MINIATURE_TAG_FAMILIES = ["tag", "genres", "instrument", "form"]
-# the shipped pico base: MERT's objective on 512 synthetic western clips (seed 0) for PICO_BASE_STEPS steps
 # continual pre-training: 30 + 250 steps at 1e-3 (batch 8 x 2 s crops: 75 min of audio, 2.2 passes over a
 # tradition's 256 train clips). On seed-0 validation (best layer, 3 probe seeds) 30 + 300 at 1e-3 gained +1.7 / +1.4
 # / +2.7 on lyra / makam / carnatic over the base where 30 + 120 at 5e-4 gained +0.8 / +0.4 / +0.8; 30 + 600 at 5e-4
@@ -68,6 +64,7 @@ MINIATURE_TAG_FAMILIES = ["tag", "genres", "instrument", "form"]
 # 250 instead of 300 keeps a run under 10 minutes now that CultureMERT trains 4 x as long (not measured separately)
 MINIATURE_CPT_STEPS = (30, 250)
 MINIATURE_CPT_LEARNING_RATE = 1e-3
+# the shipped pico base: MERT's objective on 512 synthetic western clips (seed 0) for PICO_BASE_STEPS steps
 PICO_BASE_DIR = Path(__file__).parent / "resources" / "models" / "pico-base"
 PICO_BASE_CLIPS = {"train": 512, "validation": 4, "test": 4}
 PICO_BASE_STEPS = 5000
@@ -272,7 +269,11 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir, te
 
 
 def miniature_probe_dtype():
-    """``bfloat16`` on a CPU with native bf16 arithmetic (Linux ``/proc/cpuinfo`` flags), else ``float32``."""
+    """``bfloat16`` on a CPU with native bf16 arithmetic (Linux ``/proc/cpuinfo`` flags), else ``float32``.
+
+    The miniature's probing features: in bfloat16 the pico model's forward pass took 4.2 instead of 7.7 ms per 4 s
+    window, and the seed-0 validation ROC-AUC of the base and the single-culture models moved by -0.4 to +0.4 points
+    (pooled features within 0.4% of float32's). Emulated bf16 would be slower than float32, hence the check."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -404,12 +405,30 @@ def base_teacher(base):
 # ------------------------------------------------------------------------------------------------- pipeline
 
 
+# options that change no finished stage: the dry run's estimate, and --base_only (a full run may continue its run)
+RERUN_FREE_OPTIONS = ("dry_run", "gpus", "mfu", "base_only")
+
+
+def _refuse_changed_settings(out, args):
+    """A rerun resumes: finished stages are reused, so it must have the settings that made them."""
+    saved = out / "arguments.json"
+    if not (saved.is_file() and (out / "stages.json").is_file()):
+        return
+    before, now = json.loads(saved.read_text()), json.loads(json.dumps(asdict(args)))
+    changed = [f"--{key} {before[key]} -> {value}" for key, value in now.items()
+               if key in before and before[key] != value and key not in RERUN_FREE_OPTIONS]
+    if changed:
+        raise ValueError(f"{out} holds a study run with other settings ({'; '.join(changed)}); its finished stages "
+                         "would be reused, not redone. Pass another --output_dir (or the same settings to resume)")
+
+
 def run_reproduce(args: ReproduceArguments):
     """Run (or resume) the study; returns a summary dict with every output path."""
     if args.dry_run:
         return plan(args)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _refuse_changed_settings(out, args)
     (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
     miniature_stages = 7 if args.retrain_base else 6
     total = 1 if args.base_only else len(args.traditions) + (miniature_stages if args.preset == "miniature" else 4)
