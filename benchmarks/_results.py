@@ -1,0 +1,65 @@
+"""Where every benchmark leaves its figures, so the docs' results pages are generated, never typed.
+
+A benchmark calls :func:`save` once at the end of a run. It writes ``benchmarks/results/<name>.json`` (committed),
+which ``docs/gen_results.py`` renders into ``docs/results/<name>.md``. Tables are plain rows of already-formatted
+cells, so the page shows exactly what the benchmark printed.
+
+    from _results import save
+    save("forward", [{"title": "95M, 10 s clips", "columns": ["engine", "batch 1"], "rows": [["eager", "1.96"]]}],
+         notes=["Audio-seconds per second, median of 5 alternating rounds."])
+"""
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """The machine a figure was measured on: CPU model and flags that matter for speed, cores, load, versions."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]}
+    try:
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def save(name: str, tables: list, *, notes=(), command: str = "", extra: dict = None) -> Path:
+    """Write ``benchmarks/results/<name>.json``: the tables, notes, the command that made them, date and machine."""
+    for table in tables:
+        missing = {"title", "columns", "rows"} - set(table)
+        if missing:
+            raise ValueError(f"benchmark table {table.get('title', '?')!r} lacks {sorted(missing)}")
+        for row in table["rows"]:
+            if len(row) != len(table["columns"]):
+                raise ValueError(f"table {table['title']!r}: row {row} has {len(row)} cells for "
+                                 f"{len(table['columns'])} columns")
+    payload = {"name": name, "date": datetime.date.today().isoformat(), "command": command,
+               "machine": machine(), "tables": tables, "notes": list(notes), "extra": extra or {}}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
