@@ -11,7 +11,8 @@ carnatic ``raga--<raaga.common_name>``, ``tala--<taala.common_name>``, ``form--<
 ``instrument--<artists.instrument.name>``; hindustani ``raga--<raags.common_name>``, ``tala--<taals.common_name>``,
 ``form--<forms.common_name>``, ``instrument--<artists.instrument.name>``. Audio is optionally cut to ccml's maximum
 durations (150 s makam, 780 s hindustani, 330 s carnatic). Downloads go to a cache (``--cache-dir``) and are reused,
-so an interrupted run resumes where it stopped.
+so an interrupted run resumes where it stopped. A recording the account may not download (the docserver answers 401
+"Not logged in" even to a valid token) is skipped and listed in ``failures.jsonl``; HTTP 429 and 5xx are retried.
 """
 
 import dataclasses
@@ -58,7 +59,7 @@ class DunyaArguments(BuildArguments):
     top_n: Optional[int] = field(default=None, metadata={"help": "Vocabulary size with --vocabulary train "
                                                                    "(default: 30 makam, 20 hindustani/carnatic)."})
     timeout: float = field(default=60.0, metadata={"help": "HTTP timeout in seconds."})
-    retries: int = field(default=3, metadata={"help": "Attempts per request on network errors / HTTP 5xx."})
+    retries: int = field(default=3, metadata={"help": "Attempts per request on network errors, HTTP 429 and 5xx."})
 
 
 class DunyaClient:
@@ -73,10 +74,16 @@ class DunyaClient:
         self.retries = max(1, retries)
 
     def _get(self, path: str) -> bytes:
+        """GET ``path``; a refused token raises, an unavailable recording is a ``SkipExample``, 429/5xx are retried.
+
+        The API (``api/...``) answers 401/403 only for the token itself. The docserver (``document/...``) answers 401
+        "Not logged in" for a recording the account may not download, whatever the token: that one recording is
+        skipped (and listed in ``failures.jsonl``), the others are still fetched."""
         url = urllib.parse.urljoin(self.base_url, path)
         request = urllib.request.Request(url, headers={"Authorization": f"Token {self._token}",
                                                        "User-Agent": "hf-culturemert"})
         for attempt in range(self.retries):
+            wait = min(2 ** attempt, 10) * 0.5
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     body = response.read()
@@ -85,15 +92,22 @@ class DunyaClient:
                         raise urllib.error.URLError(f"truncated response ({len(body)} of {expected} bytes)")
                     return body
             except urllib.error.HTTPError as error:
-                if error.code in (401, 403):
+                if error.code in (401, 403) and not path.startswith("document/"):
                     raise RuntimeError(f"Dunya refused the token (HTTP {error.code} for {path}). "
                                        + TOKEN_HELP) from error
-                if error.code < 500 or attempt == self.retries - 1:
+                if error.code in (401, 403):
+                    detail = _error_text(error)
+                    raise SkipExample(f"no audio access: HTTP {error.code} {detail!r} for {path} (ask for access to "
+                                      "this recording's collection on your Dunya profile page)") from error
+                retried = error.code == 429 or error.code >= 500
+                if not retried or attempt == self.retries - 1:
                     raise SkipExample(f"HTTP {error.code} for {path}") from error
+                if error.code == 429:
+                    wait = _retry_after(error, wait)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 if attempt == self.retries - 1:
                     raise SkipExample(f"network error for {path}: {getattr(error, 'reason', error)}") from error
-            time.sleep(min(2 ** attempt, 10) * 0.5)
+            time.sleep(wait)
         raise SkipExample(f"no response for {path}")  # pragma: no cover - the loop always returns or raises
 
     def recording(self, tradition: str, mbid: str) -> dict:
@@ -147,13 +161,33 @@ def recording_tags(tradition: str, recording: dict) -> list:
 
 
 def _artists(recording: dict) -> list:
+    """Performer names, in order: makam's serializer gives them flat (``{mbid, name[, instrument]}``), Carnatic's and
+    Hindustani's nest them (``{artist: {mbid, name}, instrument, lead, attributes}``)."""
     names = []
     for key in ("performers", "artists"):
         for item in recording.get(key) or []:
-            artist = item.get("artist") if isinstance(item, dict) else None
-            if isinstance(artist, dict) and artist.get("name") and artist["name"] not in names:
-                names.append(artist["name"])
+            if not isinstance(item, dict):
+                continue
+            artist = item["artist"] if isinstance(item.get("artist"), dict) else item
+            name = artist.get("name")
+            if isinstance(name, str) and name.strip() and name.strip() not in names:
+                names.append(name.strip())
     return names
+
+
+def _error_text(error) -> str:
+    try:
+        return error.read(200).decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def _retry_after(error, default: float) -> float:
+    """The server's ``Retry-After`` in seconds (capped at a minute), else ``default``."""
+    try:
+        return min(60.0, max(0.0, float(error.headers.get("Retry-After", default))))
+    except (TypeError, ValueError):
+        return default
 
 
 def read_split_ids(tradition: str, splits_dir: Optional[str] = None) -> dict:
