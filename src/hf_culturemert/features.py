@@ -79,15 +79,30 @@ def extract_features(model, waveform, sampling_rate, window_seconds=5.0, hop_sec
     Args:
         model: a ``MERTModel`` (or a model with a ``.mert`` backbone). Its device and dtype are used.
         waveform: mono samples [S] (numpy or torch); resampled to the model's rate if ``sampling_rate`` differs.
-        window_seconds / hop_seconds: window length and hop (hop defaults to the window: no overlap).
+        sampling_rate: the rate of ``waveform`` in Hz.
+        window_seconds: window length.
+        hop_seconds: hop between windows (default: the window, no overlap).
         layers: hidden-state indices to keep (default all: 13 for MERT-v1-95M).
+        batch_size: windows per forward pass.
         normalize: zero-mean unit-variance per window, as the MERT feature extractor does.
-        progress: show a tqdm bar over the batches. on_batch: called as ``on_batch(windows_done, num_windows)``
-            before the first batch and after each one (the demo's per-window progress).
+        progress: show a tqdm bar over the batches.
+        on_batch: called as ``on_batch(windows_done, num_windows)`` before the first batch and after each one (the
+            demo's per-window progress).
         allow_silent: accept an all-zero recording (refused by default, like ``load_audio``).
+
+    Returns:
+        A ``FeatureOutput``: ``window_features`` [layers, windows, hidden], ``pooled`` [layers, hidden]
+        (frame-weighted), the windows' start and end in seconds and ``frames_per_second``.
 
     ``(samples, channels)`` arrays (soundfile's layout, at most 8 channels) are down-mixed to mono, as
     ``load_audio`` does for files; ``(channels, samples)`` is refused (it reads as a batch).
+
+    Example:
+        ```python
+        wave = load_audio("concert.mp3")
+        feats = extract_features(model, wave, 24000, window_seconds=5.0)
+        feats.pooled.shape  # (13, 768) for MERT-v1-95M
+        ```
     """
     backbone = getattr(model, "mert", model)
     config = backbone.config

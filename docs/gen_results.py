@@ -1,0 +1,135 @@
+"""Render the results pages from the benchmarks' JSON, so no figure in the docs is typed by hand.
+
+Every ``benchmarks/results/<name>.json`` (written by ``benchmarks/_results.py``'s ``save``) becomes
+``results/<name>.md``, and ``results/index.md`` lists them all. mkdocs runs this file as a hook
+(``hooks:`` in ``mkdocs.yml``): the pages are generated in memory at every build, never committed.
+Run it as a script to write the pages to a folder and read them:
+
+    python docs/gen_results.py --output /tmp/results
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS_JSON = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+PAGE_DIR = "results"
+
+
+def _cell(value) -> str:
+    """A table cell: pipes escaped and line breaks flattened, so any string stays inside its cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _machine(machine: dict) -> str:
+    parts = [machine.get("cpu") or "unknown CPU"]
+    if machine.get("cores"):
+        parts.append(f"{machine['cores']} cores")
+    if machine.get("gpu"):
+        parts.append(machine["gpu"])
+    if machine.get("load_average"):
+        parts.append("load average " + " / ".join(str(x) for x in machine["load_average"]))
+    if machine.get("torch"):
+        parts.append(f"torch {machine['torch']}")
+    return ", ".join(parts)
+
+
+def render_page(payload: dict) -> str:
+    """One benchmark's page: where and how it was measured, its notes, then its tables as printed.
+
+    Args:
+        payload: the object ``save`` wrote (``name``, ``date``, ``command``, ``machine``, ``tables``, ``notes``,
+            ``extra``; optional ``title``, ``description`` and ``source``).
+
+    Returns:
+        The page's Markdown.
+    """
+    name = payload["name"]
+    lines = [f"# {payload.get('title') or name}", ""]
+    if payload.get("description"):
+        lines += [payload["description"], ""]
+    lines.append(f"Generated from `benchmarks/results/{name}.json`; do not edit this page, rerun the benchmark.")
+    lines.append("")
+    facts = [f"- **Measured:** {payload.get('date', 'unknown date')}, on {_machine(payload.get('machine') or {})}"]
+    if payload.get("command"):
+        facts.append(f"- **Command:** `{payload['command']}`")
+    if payload.get("source"):
+        facts.append(f"- **Source:** {payload['source']}")
+    lines += facts + [""]
+    for note in payload.get("notes") or ():
+        lines += [note, ""]
+    for table in payload.get("tables") or ():
+        lines += [f"## {table['title']}", ""]
+        if table.get("caption"):
+            lines += [table["caption"], ""]
+        lines.append("| " + " | ".join(_cell(c) for c in table["columns"]) + " |")
+        lines.append("|" + "---|" * len(table["columns"]))
+        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table["rows"]]
+        lines.append("")
+        for note in table.get("notes") or ():
+            lines += [note, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_index(payloads: list) -> str:
+    """The results index: one row per benchmark, with its date, machine and command."""
+    lines = ["# Results", "",
+             "Every page here is generated at build time from a benchmark's JSON in `benchmarks/results/`. "
+             "A benchmark writes its JSON with `benchmarks/_results.py`; rerunning it updates its page.", ""]
+    if not payloads:
+        return "\n".join(lines + ["No benchmark has saved results yet.", ""])
+    lines += ["| results | measured | machine | command |", "|---|---|---|---|"]
+    for payload in payloads:
+        title = payload.get("title") or payload["name"]
+        lines.append(f"| [{_cell(title)}]({payload['name']}.md) | {payload.get('date', '')} | "
+                     f"{_cell(_machine(payload.get('machine') or {}))} | `{_cell(payload.get('command', ''))}` |")
+    return "\n".join(lines) + "\n"
+
+
+def load_results(results_dir: Path = RESULTS_JSON) -> list:
+    """Every benchmark's payload, sorted by name; a file that is not valid JSON raises naming it."""
+    payloads = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}); rerun the benchmark that writes it") from error
+        payload.setdefault("name", path.stem)
+        payloads.append(payload)
+    return payloads
+
+
+def render_all(results_dir: Path = RESULTS_JSON) -> dict:
+    """``{relative page path: markdown}`` for the index and every benchmark's page."""
+    payloads = load_results(results_dir)
+    pages = {f"{PAGE_DIR}/index.md": render_index(payloads)}
+    for payload in payloads:
+        pages[f"{PAGE_DIR}/{payload['name']}.md"] = render_page(payload)
+    return pages
+
+
+def on_files(files, config):
+    """mkdocs hook: add the generated results pages to the site (in memory; nothing is written to docs/)."""
+    from mkdocs.structure.files import File
+
+    for src_uri, content in render_all().items():
+        existing = files.get_file_from_path(src_uri)
+        if existing is not None:
+            files.remove(existing)
+        files.append(File.generated(config, src_uri, content=content))
+    return files
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True, type=Path, help="folder to write results/*.md into")
+    parser.add_argument("--results", type=Path, default=RESULTS_JSON, help="folder of benchmark JSON files")
+    args = parser.parse_args(argv)
+    for rel, content in render_all(args.results).items():
+        path = args.output / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
