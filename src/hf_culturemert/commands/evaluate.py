@@ -28,8 +28,11 @@ def main(argv):
 
     if not command.models:
         raise ValueError("Pass at least one model with --models (folders, Hub ids or short names)")
+    from ..probing.sharding import is_main_process
+
     output = evaluate_models(command.models, command.datasets, command.output, args,
                              overwrite=command.overwrite)
-    sys.stdout.write(output["markdown"] + "\n" + "\n".join(f"wrote {path}" for path in output["files"].values())
-                     + "\n")
+    if is_main_process():  # under `accelerate launch`, one report
+        sys.stdout.write(output["markdown"] + "\n"
+                         + "\n".join(f"wrote {path}" for path in output["files"].values()) + "\n")
     return 0

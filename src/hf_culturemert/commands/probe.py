@@ -24,7 +24,11 @@ def main(argv):
     command, args = parser.parse_args_into_dataclasses(args=list(argv))
     from ..probing import probe_model  # torch: only once the arguments are valid
 
+    from ..probing.sharding import is_main_process
+
     result = probe_model(command.model, command.dataset, args, output_dir=command.output)
+    if not is_main_process():  # under `accelerate launch`, one report
+        return 0
     summary = result["summary"]
     lines = [f"{result['model']} on {result['dataset']} (probe: layer {result['reported_layer']}, "
              f"{len(args.seeds)} seed(s), feature cache {'hit' if result['cache_hit'] else 'miss'})"]

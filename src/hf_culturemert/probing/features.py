@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .sharding import extract_sharded, is_main_process, main_process_value
+
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "CULTUREMERT_CACHE"
@@ -149,7 +151,8 @@ def load_split(dataset, split, data_root=None):
     """Load one split of a probing dataset -> (``datasets.Dataset``, tag names or None, identity string).
 
     ``dataset`` is a local folder (Hub layout, or ``save_to_disk`` output), a name found under ``data_root``, a
-    registry name (resolved by ``hf_culturemert.data.load_tradition``), or a ``datasets.DatasetDict``.
+    registry name (resolved by ``hf_culturemert.data.load_tradition``), or a ``datasets.DatasetDict``; names
+    resolve in the order of :mod:`hf_culturemert.data.resolve` (never from the working directory).
     """
     import datasets
 
@@ -158,11 +161,11 @@ def load_split(dataset, split, data_root=None):
             raise ValueError(f"The DatasetDict has no split {split!r}; it has {list(dataset)}")
         ds = dataset[split]
         return ds, None, f"fingerprint:{ds._fingerprint}"
+    from ..data.resolve import resolve_dataset
+
     name = str(dataset)
-    folder = Path(name)
-    if not folder.is_dir() and data_root is not None and (Path(data_root) / name).is_dir():
-        folder = Path(data_root) / name
-    if folder.is_dir():
+    folder = resolve_dataset(name, data_root)
+    if folder is not None:
         if (folder / "dataset_dict.json").is_file():
             dd = datasets.load_from_disk(str(folder))
             if split not in dd:
@@ -182,7 +185,20 @@ def load_split(dataset, split, data_root=None):
     except ImportError as error:
         raise FileNotFoundError(f"Dataset {name!r} is neither a folder nor found under data_root={data_root!r}, and "
                                 f"the dataset registry (hf_culturemert.data.load_tradition) is unavailable") from error
-    ds = load_tradition(name, split)
+    from ..hub_access import hub_unreachable_reason
+
+    def unreachable(reason):  # one line, at once, with the offline way
+        return ValueError(f"Dataset {name!r} comes from the Hugging Face Hub, which cannot be reached ({reason}); "
+                          "build it offline (`culturemert synthesize --output-dir DIR` for the synthetic "
+                          "traditions) and pass --data_root DIR, or pass a dataset folder")
+
+    reason = hub_unreachable_reason()
+    if reason is not None and "HF_HUB_OFFLINE" not in reason:  # offline mode may still find a cached copy
+        raise unreachable(reason)
+    try:
+        ds = load_tradition(name, split)
+    except ConnectionError as error:
+        raise unreachable(" ".join(str(error).split())[:200]) from error
     return ds, _registry_tags(name), f"registry:{name}:{getattr(ds, '_fingerprint', '')}"
 
 
@@ -356,7 +372,7 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
     # the folder name is readable but keyed only by the digest: the same weights under another name share it
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(str(dataset)).name)
     path = root / f"{safe}--{split}--{digest}"
-    hit = (path / "dataset_info.json").is_file() and not args.overwrite_cache
+    hit = main_process_value((path / "dataset_info.json").is_file() and not args.overwrite_cache)
     if hit:
         logger.info("Feature cache hit: %s", path)
         cached = datasets.load_from_disk(str(path)).with_format("numpy")
@@ -365,12 +381,13 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
     else:
         logger.info("Feature cache miss: extracting %s/%s with %s -> %s", dataset, split, model_name, path)
         begin = time.perf_counter()
-        columns = extract_split_features(backbone, ds, args, device, dtype, description=f"{split} features",
-                                         audio_key=(identity, split))
+        columns = extract_sharded(extract_split_features, backbone, ds, args, device, dtype,
+                                  description=f"{split} features", audio_key=(identity, split))
         elapsed = time.perf_counter() - begin
         audio_seconds = float(np.sum(columns["window_end"] - columns["window_start"]))
         logger.info("Extracted %d windows (%.0f s of audio) in %.1f s (%.0fx real time)", len(columns["track_id"]),
                     audio_seconds, elapsed, audio_seconds / max(elapsed, 1e-9))
+    if not hit and is_main_process():  # under `accelerate launch` the main process alone writes the cache
         num_states, hidden = columns["features"].shape[1:]
         features = datasets.Features({
             "track_id": datasets.Value("string"), "window_start": datasets.Value("float32"),

@@ -21,6 +21,7 @@ from .features import (
     resolve_dtype,
 )
 from .report import results_markdown, table_rows
+from .sharding import is_main_process, process_device
 from .train import summarize_grid, train_layer_probes, train_probe_grid
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class _PreparedModel:
 
     def __init__(self, model, args, name=None):
         self.name = name or model_display_name(model)
-        self.device = resolve_device(args.device)
+        self.device = process_device(resolve_device(args.device))  # under `accelerate launch`: this process's GPU
         self.dtype = resolve_dtype(args.dtype, self.device)
         self.backbone = load_backbone(model)
         # a backbone may pin its own dtype (the hand-crafted upper bound computes in float32)
@@ -162,8 +163,9 @@ def probe_model(model, dataset, args=None, *, model_name=None, dataset_name=None
         prepared.release()
     if output_dir is not None:
         path = Path(output_dir) / f"probe_{result['model']}_{result['dataset']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2, default=str))
+        if is_main_process():  # launched processes all hold the result; one writes it
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2, default=str))
         result["output_file"] = str(path)
     return result
 
@@ -235,9 +237,10 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
     output = {"models": names, "datasets": dataset_names, "tables": tables, "results": results, "files": files,
               "cache_hit": all(r["cache_hit"] for per in results.values() for r in per.values()),
               "settings": dataclasses.asdict(args)}
-    manifest.claim(result_names)
-    Path(files["markdown"]).write_text(markdown, encoding="utf-8")
-    Path(files["json"]).write_text(json.dumps(output, indent=2, default=str), encoding="utf-8")
-    plot_layer_scores(results, files["plot"])
+    if is_main_process():  # launched processes all hold the results; one writes them
+        manifest.claim(result_names)
+        Path(files["markdown"]).write_text(markdown, encoding="utf-8")
+        Path(files["json"]).write_text(json.dumps(output, indent=2, default=str), encoding="utf-8")
+        plot_layer_scores(results, files["plot"])
     output["markdown"] = markdown
     return output
