@@ -45,8 +45,61 @@ def machine() -> dict:
     return info
 
 
-def save(name: str, tables: list, *, notes=(), command: str = "", extra: dict = None) -> Path:
-    """Write ``benchmarks/results/<name>.json``: the tables, notes, the command that made them, date and machine."""
+def _row(line: str) -> list:
+    return [cell.strip().replace("\\|", "|") for cell in line.strip().strip("|").split(" | ")]
+
+
+def tables_from_markdown(text: str) -> tuple:
+    """``(tables, notes)`` from what a benchmark printed as Markdown, so its page shows exactly that.
+
+    A ``#``-heading starts a table titled by it; the pipe table under it gives ``columns`` and ``rows``, and its other
+    lines become the table's ``notes``. A heading with a bulleted list and no pipe table (say, acceptance checks)
+    becomes a one-column table of the bullets. Lines before the first heading are the page's notes.
+    """
+    tables, notes, current, paragraph = [], [], None, []
+
+    def flush():
+        if paragraph:
+            (current.setdefault("notes", []) if current is not None else notes).append(" ".join(paragraph))
+            paragraph.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            flush()
+            current = {"title": stripped.lstrip("#").strip(), "columns": [], "rows": []}
+            tables.append(current)
+        elif stripped.startswith("|") and current is not None:
+            flush()
+            if set(stripped) <= set("|-: "):  # the header's separator
+                continue
+            cells = _row(stripped)
+            if not current["columns"]:
+                current["columns"] = cells
+            else:
+                current["rows"].append(cells)
+        elif stripped.startswith("- ") and current is not None and not current["columns"]:
+            flush()
+            current["rows"].append([stripped[2:]])
+        elif stripped:
+            paragraph.append(stripped)
+        else:
+            flush()
+    flush()
+    for table in tables:
+        if not table["columns"]:
+            table["columns"] = [table["title"]]
+        if not table["rows"]:  # a heading over text only (the page's title): its text joins the page's notes
+            notes.extend(table.get("notes", []))
+    return [t for t in tables if t["rows"]], notes
+
+
+def save(name: str, tables: list, *, notes=(), command: str = "", extra: dict = None, title: str = "") -> Path:
+    """Write ``benchmarks/results/<name>.json``: the tables, notes, the command that made them, date and machine.
+
+    ``title`` heads the results page (default: the name). Figures converted from an earlier record pass their own
+    ``date``, ``machine`` and ``source`` in ``extra``; they replace this run's.
+    """
     for table in tables:
         missing = {"title", "columns", "rows"} - set(table)
         if missing:
@@ -56,7 +109,12 @@ def save(name: str, tables: list, *, notes=(), command: str = "", extra: dict = 
                 raise ValueError(f"table {table['title']!r}: row {row} has {len(row)} cells for "
                                  f"{len(table['columns'])} columns")
     payload = {"name": name, "date": datetime.date.today().isoformat(), "command": command,
-               "machine": machine(), "tables": tables, "notes": list(notes), "extra": extra or {}}
+               "machine": machine(), "tables": tables, "notes": list(notes), "extra": dict(extra or {})}
+    if title:
+        payload["title"] = title
+    for key in ("source", "date", "machine"):  # a converted record keeps its own
+        if key in payload["extra"]:
+            payload[key] = payload["extra"].pop(key)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     tmp = path.with_suffix(f".tmp-{os.getpid()}")

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 
+from _results import save
+
 
 def _measure(label, make_examples, durations, repeats):
     best = float("inf")
@@ -104,6 +106,17 @@ def _run(args, work):
     builds = {rate: next(r["build_s"] for r in rows if r["source_rate"] == rate) for rate in (24000, 44100)}
     out.write("corpus build time: " + ", ".join(f"{rate} Hz {t:.1f} s" for rate, t in builds.items())
               + f" ({len(traditions)} traditions, {sum(clips.values())} clips each)\n")
+    ratios = [f"{rate} Hz, {task}: " + format(throughput(rate, f"streaming: 5 s {task}")
+                                             / throughput(rate, f"map-style, iterate: 5 s {task}"), ".2f")
+              for rate in (24000, 44100) for task in ("crops", "windows")]
+    save("data", [{"title": f"Loader throughput (best of {repeats})",
+                   "columns": ["source rate", "tradition", "pipeline", "chunks", "audio s", "wall s", "audio s / s"],
+                   "rows": [[str(r["source_rate"]), r["tradition"], r["pipeline"], str(r["chunks"]),
+                             f"{r['audio_s']:.0f}", f"{r['wall_s']:.2f}", f"{r['throughput']:.0f}"] for r in rows]}],
+         notes=["Seconds of audio decoded and chunked per wall second.",
+                "Streaming / map-style (iterate) throughput: " + "; ".join(ratios) + "."],
+         command="python benchmarks/data.py" + (" --quick" if args.quick else ""),
+         title="Data loading")
     return 0
 
 

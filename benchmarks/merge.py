@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import save
+
 MODES = ("baseline", "streamed", "preloaded", "naive")
 
 
@@ -168,6 +170,7 @@ def main():
         check_same(outputs)
         baseline = rows["baseline"]["peak_rss_mb"]
         naive = rows["naive"]
+        table = []
         print(f"\n{'mode':<22}{'wall s':>8}{'peak RSS MB':>13}{'above baseline MB':>19}{'x model':>9}"
               f"{'x model (above base)':>22}{'time vs naive':>15}{'RSS vs naive':>14}")
         for mode in MODES:
@@ -179,6 +182,8 @@ def main():
             label = "naive in-memory (ref)" if mode == "naive" else label
             print(f"{label:<22}{row['seconds']:>8.2f}{row['peak_rss_mb']:>13.0f}{above:>19.0f}"
                   f"{row['peak_rss_mb'] / model_mb:>9.2f}{above / model_mb:>22.2f}{timing:>15}{memory:>14}")
+            table.append([label, f"{row['seconds']:.2f}", f"{row['peak_rss_mb']:.0f}", f"{above:.0f}",
+                          f"{row['peak_rss_mb'] / model_mb:.2f}", f"{above / model_mb:.2f}", timing, memory])
         streamed = rows["streamed"]["peak_rss_mb"]
         verdict = "PASS" if streamed < 2 * model_mb else "above"
         print(f"\nstreamed peak RSS {streamed:.0f} MB vs 2x one model {2 * model_mb:.0f} MB: {verdict} "
@@ -186,6 +191,16 @@ def main():
               "streamed, preloaded and naive outputs identical")
         if args.json:
             Path(args.json).write_text(json.dumps({"model_mb": model_mb, "rows": rows}, indent=2))
+        config = "quick config" if args.quick else "MERT-v1-95M config"
+        save("merge-quick" if args.quick else "merge",
+             [{"title": f"Merging {args.models} models into a base ({config}, {model_mb:.0f} MB per fp32 model)",
+               "columns": ["mode", "wall s", "peak RSS MB", "above baseline MB", "x model", "x model (above base)",
+                           "time vs naive", "RSS vs naive"], "rows": table}],
+             notes=[f"Streamed peak RSS {streamed:.0f} MB against 2x one model {2 * model_mb:.0f} MB: {verdict} "
+                    f"({(streamed - baseline) / model_mb:.2f}x one model above the {baseline:.0f} MB baseline, the "
+                    "interpreter with torch and transformers imported); streamed, preloaded and naive outputs "
+                    "identical."],
+             command=" ".join(["python benchmarks/merge.py", *sys.argv[1:]]), title="Merging memory")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

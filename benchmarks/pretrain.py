@@ -13,9 +13,11 @@ training). Target on an H100: >= 25% MFU for the whole step, teachers included.
 
 import argparse
 import json
+import sys
 import time
 
 import torch
+from _results import save
 
 from hf_culturemert.export import reference_config
 from hf_culturemert.models.mert.modeling_mert import MERTForPreTraining, compute_span_mask
@@ -163,6 +165,10 @@ def main():
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({k: str(v) for k, v in rows}, handle, indent=2)
+    save("pretrain-compiled" if args.compile else "pretrain",
+         [{"title": "One pre-training step (random weights, real 95M / EnCodec 24 kHz / CQT architectures)",
+           "columns": ["figure", "value"], "rows": [[key.strip(), str(value)] for key, value in rows]}],
+         command=" ".join(["python benchmarks/pretrain.py", *sys.argv[1:]]), title="A pre-training step")
 
 
 if __name__ == "__main__":

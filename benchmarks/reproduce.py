@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import save, tables_from_markdown
+
 TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
 METRICS = {"roc_auc": "ROC-AUC", "average_precision": "mAP"}
 MIN_GAIN = 0.005  # half a point: below it, the share of a gain that a merged model keeps is not reported
@@ -211,6 +213,9 @@ def main():
     (out / "benchmark.json").write_text(json.dumps({"wall_seconds": walls, "scores": dict(zip(args.seeds, per_seed))},
                                                    indent=2))
     sys.stdout.write(text)
+    tables, notes = tables_from_markdown(text)
+    save("reproduce", tables, notes=notes, title="The miniature study over 3 seeds",
+         command=" ".join(["python benchmarks/reproduce.py", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ rows run in float32; when a GPU is present a second set of rows runs there (bf16
 """
 
 import argparse
-import json
+import sys
 import time
 
 import numpy as np
 import torch
+from _results import save
 
 
 def tracks(frames, count=64, seed=0, tags=10):
@@ -140,7 +141,15 @@ def main():
                          "ratio": round(ours / plain, 3)})
             print(f"{device:<5} {family:<8} {size:<10} batch {batch:>2}: Trainer {ours:8.2f} clips/s, plain loop "
                   f"{plain:8.2f} clips/s, ratio {ours / plain:.2f}x", flush=True)
-    print(json.dumps(rows))
+    columns = ["device", "model", "size", "batch", "steps", "Trainer clips/s", "plain loop clips/s", "ratio"]
+    keys = ["device", "model", "size", "batch", "steps", "trainer_clips_per_s", "plain_clips_per_s", "ratio"]
+    path = save("transfer", [{"title": f"Trainer against a plain PyTorch loop ({size} sizes, {options.threads} threads)",
+                              "columns": columns, "rows": [[str(row[k]) for k in keys] for row in rows]}],
+                notes=[f"Training clips/s, best of {options.repeats} alternating repeats; the ratio is Trainer / "
+                       "plain loop, the same model, crops, batch and Adam."],
+                command=" ".join(["python benchmarks/transfer.py", *sys.argv[1:]]),
+                title="The transfer study's Trainer against a plain loop")
+    print(f"figures saved to {path}")
 
 
 if __name__ == "__main__":

@@ -108,6 +108,24 @@ def render_all(results_dir: Path = RESULTS_JSON) -> dict:
     return pages
 
 
+def on_config(config):
+    """mkdocs hook: list every results page under the nav's "Results" entry (``results/index.md``)."""
+    pages = [{payload.get("title") or payload["name"]: f"{PAGE_DIR}/{payload['name']}.md"}
+             for payload in load_results()]
+
+    def expand(items):
+        for i, item in enumerate(items or ()):
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if value == f"{PAGE_DIR}/index.md":
+                        item[key] = [f"{PAGE_DIR}/index.md", *pages]
+                    elif isinstance(value, list):
+                        expand(value)
+
+    expand(config["nav"])
+    return config
+
+
 def on_files(files, config):
     """mkdocs hook: add the generated results pages to the site (in memory; nothing is written to docs/)."""
     from mkdocs.structure.files import File
