@@ -158,8 +158,21 @@ def _real_registry() -> dict:
             audio_source="The user's copy of the MTAT mp3 archives and annotations_final.csv; "
                          "`dataset_scripts/mtat.py`.",
             description="25,863 clips of 29 s; folders 0-b train, c validation, d-f test; top-50 tags."),
+        _otmm_entry(),
     ]
     return {entry.name: entry for entry in entries}
+
+
+def _otmm_entry() -> DatasetInfo:
+    from .otmm import OTMM_CITATION, SPLIT_FOLDS, VOCABULARY
+
+    return DatasetInfo(
+        name="otmm", pretty_name="OTMM makam recognition (real melodies, resynthesised)", repo_name="otmm-makam",
+        tags=VOCABULARY, splits={split: 100 * len(folds) for split, folds in SPLIT_FOLDS.items()},
+        license="cc-by-nc-sa-4.0", citation=OTMM_CITATION, tag_prefixes=("makam--",),
+        audio_source="Resynthesised from the pitch tracks of MTG/otmm_makam_recognition_dataset (a clone, or the "
+                     "subset shipped with the package); `dataset_scripts/otmm.py`.",
+        description="1,000 performances, 20 makams x 50; MORTY's folds: test 0-1, validation 2, train 3-9.")
 
 
 def _synthetic_registry() -> dict:
@@ -177,8 +190,8 @@ def _synthetic_registry() -> dict:
 
 
 DATASETS = {**_real_registry(), **_synthetic_registry()}
-REAL_DATASETS = ("lyra", "makam", "hindustani", "carnatic", "fma", "mtat")
-ALIASES = {"turkish-makam": "makam", "magnatagatune": "mtat", "fma-medium": "fma", "western": "synthetic-western"}
+REAL_DATASETS = ("lyra", "makam", "hindustani", "carnatic", "fma", "mtat", "otmm")
+ALIASES = {"turkish-makam": "makam", "otmm-makam": "otmm", "magnatagatune": "mtat", "fma-medium": "fma", "western": "synthetic-western"}
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
