@@ -1,6 +1,5 @@
 """`culturemert reproduce`: the miniature study end to end at toy scale, resume after an interruption, the dry run."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -199,16 +198,15 @@ def test_multi_culture_run_sees_each_tradition_as_often_as_its_single_culture_ru
 
 
 def test_rerun_with_other_settings_refuses_before_touching_the_run(tmp_path):
-    from hf_culturemert.reproduce import _refuse_changed_settings
+    from hf_culturemert.reproduce import open_run_folder
 
     out = tmp_path / "study"
-    out.mkdir()
     first = ReproduceArguments(output_dir=str(out), **TOY)
-    (out / "arguments.json").write_text(json.dumps(dataclasses.asdict(first)))
-    _refuse_changed_settings(out, first)  # no stage finished yet: anything goes
+    open_run_folder(first).start()
+    open_run_folder(ReproduceArguments(output_dir=str(out), **{**TOY, "seed": 3}))  # no stage finished: anything goes
     (out / "stages.json").write_text("{}")
-    _refuse_changed_settings(out, first)  # the same settings resume
-    _refuse_changed_settings(out, ReproduceArguments(output_dir=str(out), mfu=0.5, **TOY))
+    open_run_folder(first)  # the same settings resume
+    open_run_folder(ReproduceArguments(output_dir=str(out), mfu=0.5, **TOY))
     with pytest.raises(ValueError, match=r"--cpt_learning_rate 0.001 -> 0.002.*another --output_dir"):
         run_reproduce(ReproduceArguments(output_dir=str(out), **{**TOY, "cpt_learning_rate": 2e-3}))
     assert json.loads((out / "arguments.json").read_text())["cpt_learning_rate"] == 1e-3

@@ -107,9 +107,11 @@ def test_foreign_output_folder_is_refused_and_overwrite_deletes_only_ours(tmp_pa
                      "lyra"])
     err = capsys.readouterr().err
     assert code == 1 and str(foreign) in err and "--overwrite" in err
-    sweep._claim(foreign, _args(foreign, corpus, overwrite=True))
+    sweep.open_run_folder(_args(foreign, corpus, overwrite=True)).start()
     (foreign / "stages.json").write_text("{}")
-    sweep._claim(foreign, _args(foreign, corpus, overwrite=True))
+    folder = sweep.open_run_folder(_args(foreign, corpus, overwrite=True))
+    assert folder.restart
+    folder.start()
     assert (foreign / "notes.txt").read_text() == "keep me" and not (foreign / "stages.json").exists()
 
 

@@ -64,15 +64,30 @@ def main(argv=None):
         import hf_culturemert
 
         hf_culturemert.register_auto_classes()  # deferred by the package while the command line starts
+    from . import runstate
+    from .outputs import is_disk_full
+
     module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
+    runstate.reset_where_stopped()
     try:
         return int(module.main(argv[1:]) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line, where it stopped and how to go on
+        sys.stderr.write(f"culturemert {name}: interrupted{runstate.where_stopped()}; {_RESUME}\n")
+        return 130
     except Exception as error:  # noqa: BLE001 -- re-raised unless it is an expected user error
+        if is_disk_full(error):
+            where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+            sys.stderr.write(f"culturemert {name}: error: no space left on the device{where}"
+                             f"{runstate.where_stopped()}; free some space, then {_RESUME}\n")
+            return 1
         if not _is_user_error(error):
             raise
         text = " ".join(str(error).split()) or type(error).__name__  # one line, every part of the message
         sys.stderr.write(f"culturemert {name}: error: {text}\n")
         return 1
+
+
+_RESUME = "rerun the same command to resume (finished stages and written files are kept)"
 
 
 if __name__ == "__main__":

@@ -27,6 +27,13 @@ DEFAULT_IGNORE = [
     ".build", ".build/*", ".gradio", ".gradio/*", "flagged/*", ".ipynb_checkpoints/*", "*/.ipynb_checkpoints/*",
     ".DS_Store", "*/.DS_Store", "*.tmp", ".env", ".venv/*", "*.egg-info/*",
 ]
+# files that look like credentials (fnmatch on the file name, lower case): refused unless allowed by name
+SECRET_NAMES = ("token", "*.token", "*token.txt", "*secret*", "*credential*", ".env*", "*.env", ".netrc",
+                "id_rsa*", "id_ed25519*", "id_ecdsa*", "*.pem", "*.key", "*.p12", "*.pfx", ".git-credentials")
+# content that is a credential: a Hugging Face token, a private key, an AWS access key
+SECRET_CONTENT = re.compile(rb"\bhf_[A-Za-z0-9]{30,}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bAKIA[0-9A-Z]{16}\b")
+SCANNED_BYTES = 1 << 20  # the first MiB of each file is searched for SECRET_CONTENT
+MAX_FILE_GB = 50.0  # the Hub's limit per file
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 DATA_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv", ".json", ".jsonl", ".txt", ".wav", ".flac", ".mp3", ".ogg",
                  ".tar", ".zip", ".gz")
@@ -195,8 +202,48 @@ def _check_space(folder: Path, names: set, errors: list, warnings: list):
         warnings.append("no requirements.txt: only the SDK itself will be installed")
 
 
-def plan_upload(kind: str, folder, repo_id: str = "", ignore_patterns=None) -> UploadPlan:
-    """List and check ``folder`` for a ``kind`` repo (``model``, ``dataset`` or ``space``) without touching the Hub."""
+def _secret_reason(path: Path):
+    """Why ``path`` looks like a credential (its name or its first MiB), or None."""
+    from fnmatch import fnmatch
+
+    name = path.name.lower()
+    if any(fnmatch(name, pattern) for pattern in SECRET_NAMES):
+        return "its name is a credential's"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SCANNED_BYTES)
+    except OSError as error:
+        return f"it cannot be read to check it ({error.strerror or error})"
+    match = SECRET_CONTENT.search(head)
+    if match:
+        kind = "a Hugging Face token" if match.group().startswith(b"hf_") else "a private key or access key"
+        return f"it holds {kind}"
+    return None
+
+
+def _check_files(folder: Path, files, allow, max_file_gb, errors: list):
+    """Secret-like and oversized files are errors, unless a pattern of ``allow`` names them."""
+    from fnmatch import fnmatch
+
+    limit = float(max_file_gb) * 2 ** 30
+    for relpath, size in files:
+        if any(fnmatch(relpath, pattern) for pattern in allow):
+            continue
+        reason = _secret_reason(folder / relpath)
+        if reason:
+            errors.append(f"{relpath} looks like a secret ({reason}): move it out of the folder, or pass "
+                          f"--allow_files {relpath} if it is meant to be public")
+        if size > limit:
+            errors.append(f"{relpath} is {format_size(size)}, over the {max_file_gb:g} GB limit per file: split "
+                          f"it, or pass --allow_files {relpath} (or a higher --max_file_gb)")
+
+
+def plan_upload(kind: str, folder, repo_id: str = "", ignore_patterns=None, allow_files=(),
+                max_file_gb=MAX_FILE_GB) -> UploadPlan:
+    """List and check ``folder`` for a ``kind`` repo (``model``, ``dataset`` or ``space``) without touching the Hub.
+
+    Files that look like credentials (:data:`SECRET_NAMES`, or a token / private key in their first MiB) and files
+    over ``max_file_gb`` are errors unless an fnmatch pattern of ``allow_files`` names them."""
     if kind not in KINDS:
         raise ValueError(f"Unknown repo kind {kind!r}; use one of {', '.join(KINDS)}")
     folder = Path(folder)
@@ -210,6 +257,7 @@ def plan_upload(kind: str, folder, repo_id: str = "", ignore_patterns=None) -> U
         errors.append("nothing to upload (the folder is empty once ignore patterns are applied)")
     else:
         {"model": _check_model, "dataset": _check_dataset, "space": _check_space}[kind](folder, names, errors, warnings)
+        _check_files(folder, files, list(allow_files or ()), max_file_gb, errors)
     if repo_id and not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
         errors.append(f"repo id {repo_id!r} is not of the form ORG/NAME")
     return UploadPlan(kind=kind, folder=folder, repo_id=repo_id, files=files, errors=errors, warnings=warnings,
@@ -226,13 +274,14 @@ class PushResult:
 
 def push_folder(kind: str, folder, repo_id: str, private: bool = False, revision: Optional[str] = None,
                 dry_run: bool = False, token: Optional[str] = None, commit_message: Optional[str] = None,
-                ignore_patterns=None, create_pr: bool = False, endpoint: Optional[str] = None) -> PushResult:
+                ignore_patterns=None, create_pr: bool = False, endpoint: Optional[str] = None, allow_files=(),
+                max_file_gb: float = MAX_FILE_GB) -> PushResult:
     """Check ``folder`` and (unless ``dry_run``) create the repo and upload it; returns the plan and the URLs.
 
     Refuses (ValueError listing the problems) to upload a folder that fails the checks of its kind. ``revision``
     names a branch, created from ``main`` when missing. ``endpoint`` defaults to ``$HF_ENDPOINT`` (read at call time).
     """
-    plan = plan_upload(kind, folder, repo_id, ignore_patterns)
+    plan = plan_upload(kind, folder, repo_id, ignore_patterns, allow_files=allow_files, max_file_gb=max_file_gb)
     if dry_run:
         logger.debug("Dry run, nothing uploaded:\n%s", plan.summary())
         return PushResult(plan=plan, uploaded=False)

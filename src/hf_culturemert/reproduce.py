@@ -21,7 +21,7 @@ pre-training stages resume from their last checkpoint), so an interrupted run co
 import copy
 import json
 import logging
-import time
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -121,9 +121,26 @@ class ReproduceArguments:
                 "trained on general audio; the miniature's stand-in for EnCodec), 'rvq-western' (the same, fitted "
                 "on the western clips only) or 'random-encodec' (a randomly initialised tiny EnCodec, whose codes "
                 "carry no meaning). The culturemert-95m preset always uses EnCodec."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Allow an --output_dir this command did not create, and restart a previous study there from scratch: "
+                "the files earlier reproduce runs wrote there are deleted first (their manifest lists them); files "
+                "that are not the run's are never touched."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan, data sizes and GPU-hours; run nothing."})
     gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
     mfu: float = field(default=0.25, metadata={"help": "Model FLOP utilisation assumed by the dry-run estimate."})
+    step_costs: Optional[str] = field(default=None, metadata={
+        "help": "Dry run: a rehearsal's step_costs.json (measured seconds per pre-training step) for a second "
+                "estimate from measured step costs on that rehearsal's device."})
+    recipe_overrides: List[str] = field(default_factory=list, metadata={
+        "help": "culturemert-95m preset: KEY=VALUE settings of the recipe (YAML values; stageN.KEY for one stage), "
+                "e.g. stage2.max_steps=20000 per_device_train_batch_size=16."})
+    rehearsal: bool = field(default=False, metadata={
+        "help": "With --preset culturemert-95m: rehearse the study end to end at a toy budget (real builders on "
+                "real-format data around Debian's game music, MERT-v1-95M's and EnCodec's architectures with random "
+                "weights, 1 step per stage) and print each stage's wall time; see hf_culturemert.rehearsal.study."})
+    rehearsal_audio: Optional[str] = field(default=None, metadata={
+        "help": "With --rehearsal: a folder of audio files to cut tracks from (default: Debian's asc-music and "
+                "wesnoth-1.16-music, fetched once with apt-get into ~/.cache/hf-culturemert-rehearsal)."})
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -131,6 +148,17 @@ class ReproduceArguments:
         unknown = [t for t in self.traditions if t not in TRADITIONS]
         if unknown or not self.traditions:
             raise ValueError(f"--traditions must be a non-empty subset of {TRADITIONS}, got {self.traditions}")
+        twice = sorted({t for t in self.traditions if self.traditions.count(t) > 1})
+        if twice:
+            raise ValueError(f"--traditions lists {', '.join(twice)} twice; name each tradition once")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.probe_seeds and any(s < 0 for s in self.probe_seeds):
+            raise ValueError(f"--probe_seeds must be non-negative integers, got {self.probe_seeds}")
+        if self.probe_learning_rates is not None and (not self.probe_learning_rates or any(
+                not (math.isfinite(v) and v > 0) for v in self.probe_learning_rates)):
+            raise ValueError(f"--probe_learning_rates must be positive, finite numbers, got "
+                             f"{self.probe_learning_rates}")
         if not self.lambda_grid or any(not 0 < float(v) <= 1.5 for v in self.lambda_grid):
             raise ValueError(f"--lambda_grid values must be in (0, 1.5], got {self.lambda_grid}")
         if self.probe_seeds is not None and not self.probe_seeds:
@@ -148,8 +176,9 @@ class ReproduceArguments:
             raise ValueError(f"--mfu is a fraction in (0, 1], got {self.mfu}")
         if self.teacher not in MINIATURE_TEACHERS:
             raise ValueError(f"--teacher must be one of {MINIATURE_TEACHERS}, got {self.teacher!r}")
-        if self.window_seconds is not None and self.window_seconds <= 0:
-            raise ValueError(f"--window_seconds must be positive, got {self.window_seconds}")
+        if self.window_seconds is not None and not (math.isfinite(self.window_seconds) and self.window_seconds > 0):
+            raise ValueError(f"--window_seconds must be a positive, finite number of seconds, got "
+                             f"{self.window_seconds}")
         if self.teacher != "rvq" and not self.retrain_base:
             raise ValueError(f"--teacher {self.teacher} needs --retrain_base: the shipped pico base was pre-trained "
                              "with the rvq teacher, and continual pre-training keeps its base's teacher")
@@ -160,6 +189,13 @@ class ReproduceArguments:
         if self.preset == "miniature" and self.base_model and pico_base_missing:
             raise FileNotFoundError(f"--base_model {self.base_model}: no model.safetensors there; pass a pico base "
                                     "folder (such as DIR/models/base/model of `--retrain_base --base_only`)")
+        if self.preset == "miniature" and self.base_model and not (Path(self.base_model) / TEACHER_FILE).is_file():
+            raise FileNotFoundError(f"--base_model {self.base_model}: no {TEACHER_FILE} there (the acoustic teacher "
+                                    "the base was pre-trained with; continual pre-training keeps it); pass a pico "
+                                    "base folder written by `--retrain_base --base_only`, which saves it beside the "
+                                    "weights")
+        if self.preset == "miniature" and self.base_model:
+            _check_base_model(self.base_model)
         if self.base_only and not self.retrain_base:
             raise ValueError("--base_only needs --retrain_base (the shipped base is already trained)")
         if self.tag_families and self.preset == "miniature":
@@ -182,40 +218,18 @@ class ReproduceArguments:
                              f"add one of {empty[0]}'s families ({', '.join(sorted(present[empty[0]]))})")
 
 
-class StageLog:
-    """``stages.json``: which stages finished, with their outputs and timings (the pipeline's resume point)."""
+def _check_base_model(folder):
+    """A miniature --base_model must load (config and weights) before anything runs; named as --base_model."""
+    from .hub_access import describe_load_error
 
-    def __init__(self, path, total=None):
-        self.path = Path(path)
-        self.stages = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.total, self.count = total, 0
+    from safetensors import SafetensorError, safe_open
 
-    def done(self, name):
-        entry = self.stages.get(name)
-        return bool(entry) and all(Path(p).exists() for p in entry.get("paths", []))
-
-    def get(self, name):
-        return self.stages[name]["result"]
-
-    def record(self, name, result, paths, seconds):
-        self.stages[name] = {"result": result, "paths": [str(p) for p in paths], "seconds": round(seconds, 1)}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.stages, indent=2, default=str))
-        tmp.replace(self.path)  # atomic: an interruption never leaves a half-written log
-
-    def run(self, name, function, paths_of=lambda result: []):
-        self.count += 1
-        label = f"[{self.count}/{self.total or '?'}] {name}"
-        if self.done(name):
-            logger.info("%s: already done (skipped)", label)
-            return self.get(name)
-        logger.info("%s: starting", label)
-        start = time.perf_counter()
-        result = function()
-        seconds = time.perf_counter() - start
-        self.record(name, result, paths_of(result), seconds)
-        logger.info("%s: done in %.1f s", label, seconds)
-        return result
+    try:
+        with safe_open(str(Path(folder) / "model.safetensors"), framework="np") as handle:
+            handle.keys()
+        json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, SafetensorError) as error:
+        raise describe_load_error(folder, error, argument="--base_model") from error
 
 
 # ------------------------------------------------------------------------------------------------- recipes
@@ -405,34 +419,54 @@ def base_teacher(base):
 # ------------------------------------------------------------------------------------------------- pipeline
 
 
-# options that change no finished stage: the dry run's estimate, and --base_only (a full run may continue its run)
-RERUN_FREE_OPTIONS = ("dry_run", "gpus", "mfu", "base_only")
+# options that change no finished stage: the dry run's estimate, --base_only (a full run may continue its run),
+# --overwrite (it restarts the run) and the folder's own name
+RERUN_FREE_OPTIONS = ("dry_run", "gpus", "mfu", "step_costs", "base_only", "overwrite", "output_dir")
+OWNED = ("data", "models", "results", "cache")
 
 
-def _refuse_changed_settings(out, args):
-    """A rerun resumes: finished stages are reused, so it must have the settings that made them."""
-    saved = out / "arguments.json"
-    if not (saved.is_file() and (out / "stages.json").is_file()):
-        return
-    before, now = json.loads(saved.read_text()), json.loads(json.dumps(asdict(args)))
-    changed = [f"--{key} {before[key]} -> {value}" for key, value in now.items()
-               if key in before and before[key] != value and key not in RERUN_FREE_OPTIONS]
-    if changed:
-        raise ValueError(f"{out} holds a study run with other settings ({'; '.join(changed)}); its finished stages "
-                         "would be reused, not redone. Pass another --output_dir (or the same settings to resume)")
+def parse_overrides(items):
+    """``["stage1.max_steps=10", "bf16=false"]`` -> ``{"stage1.max_steps": 10, "bf16": False}`` (YAML values)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise ValueError(f"--recipe_overrides entries are KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def open_run_folder(args):
+    """The checked output folder (a user's folder, symlinks out of it, changed settings) before any compute; the
+    evaluation's result files are checked here too, not after the pre-training."""
+    from .outputs import OutputManifest
+    from .runstate import RunFolder
+
+    folder = RunFolder(args.output_dir, "reproduce", asdict(args), OWNED, overwrite=args.overwrite,
+                       free=RERUN_FREE_OPTIONS)
+    if not folder.restart:
+        OutputManifest(Path(args.output_dir) / "results", "evaluate", overwrite=args.overwrite).check(
+            ["results.json", "results.md", "layers.png"])
+    return folder
 
 
 def run_reproduce(args: ReproduceArguments):
     """Run (or resume) the study; returns a summary dict with every output path."""
     if args.dry_run:
         return plan(args)
+    if args.rehearsal:
+        if args.preset != "culturemert-95m":
+            raise ValueError("--rehearsal rehearses the real study: pass --preset culturemert-95m with it")
+        from .rehearsal.study import rehearse_reproduce
+
+        return rehearse_reproduce(args)
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _refuse_changed_settings(out, args)
-    (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
+    folder = open_run_folder(args)
     miniature_stages = 7 if args.retrain_base else 6
     total = 1 if args.base_only else len(args.traditions) + (miniature_stages if args.preset == "miniature" else 4)
-    log = StageLog(out / "stages.json", total=total)
+    log = folder.start(total=total)
     models_dir = out / "models"
 
     if args.preset == "miniature":
@@ -441,7 +475,7 @@ def run_reproduce(args: ReproduceArguments):
         def build_data():
             folders = build_synthetic_corpus(out / "data", seed=args.seed,
                                              clips_per_split=args.clips_per_split or MINIATURE_CLIPS,
-                                             traditions=["western"] + list(args.traditions))
+                                             traditions=["western"] + list(args.traditions), overwrite=args.overwrite)
             return {name: str(path) for name, path in folders.items()}
 
         data = {} if args.base_only else log.run("data", build_data, lambda r: list(r.values()))
@@ -495,6 +529,7 @@ def run_reproduce(args: ReproduceArguments):
                 overrides["data_root"] = str(data_root)
             if args.fairseq_checkpoint:
                 overrides["fairseq_checkpoint"] = args.fairseq_checkpoint
+            overrides.update(parse_overrides(args.recipe_overrides))
             return str(run_recipe("culturemert-95m", overrides))
 
     singles = {}
@@ -548,7 +583,8 @@ def run_reproduce(args: ReproduceArguments):
             # a single-culture model answers one question, its gain on its own tradition; forgetting (western) is
             # measured on the models the study ships (CultureMERT, CultureMERT-TA): 24 probings instead of 40
             own = {f"single-{t}": [data[t]] for t in args.traditions}
-        return evaluate_models(probed, datasets, out / "results", datasets_per_model=own, **probe_settings)["files"]
+        return evaluate_models(probed, datasets, out / "results", datasets_per_model=own, overwrite=args.overwrite,
+                               **probe_settings)["files"]
 
     results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
 
@@ -559,7 +595,7 @@ def run_reproduce(args: ReproduceArguments):
     summary = {"output_dir": str(out), "models": models, "results": results_files,
                "best_lambda": merged["best_lambda"], "lambda_sweep": merged["files"]["markdown"],
                "stages": str(out / "stages.json")}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    folder.write_summary(summary)
     return summary
 
 
@@ -649,5 +685,9 @@ def plan(args: ReproduceArguments):
     lines.append(f"pre-training audio per run: {audio_seconds_per_run / 3600:.0f} h of audio")
     lines.append(f"estimated pre-training cost: {gpu_hours:.1f} H100 GPU-hours at {args.mfu:.0%} MFU "
                  f"({runs} runs), {wall_hours:.2f} h wall on {args.gpus} GPUs")
+    if args.step_costs:
+        from .rehearsal.costs import measured_cost_lines
+
+        lines += measured_cost_lines(args.step_costs, audio_seconds_per_run, runs)
     text = "\n".join(lines)
     return {"plan": text, "gpu_hours": gpu_hours, "wall_hours": wall_hours, "steps": steps, "runs": runs}

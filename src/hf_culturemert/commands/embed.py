@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,17 @@ def output_names(paths):
     return names
 
 
+def _name_max(folder):
+    """The longest file name (bytes) the file system of ``folder`` (or its nearest existing parent) holds."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def load_embed_model(args: EmbedArguments):
     import torch
 
@@ -138,14 +150,23 @@ def main(argv):
     args.validate()
     out_dir = Path(args.output_dir) if args.output_dir else None
     manifest = None
+    errors = []
     if out_dir:
         names = dict(zip(args.audio, output_names(args.audio)))
         from ..outputs import OutputManifest
 
+        for path, name in list(names.items()):  # a name the file system cannot hold fails alone, up front
+            if len(os.fsencode(f"{name}.safetensors")) > _name_max(out_dir):
+                message = (f"{path}: the output name {name}.safetensors is too long for the file system; rename "
+                           "the input (the other files are written)")
+                logger.error("Skipping %s", message)
+                errors.append((path, message))
+                del names[path]
+        args.audio = [path for path in args.audio if path in names]
         manifest = OutputManifest(out_dir, "embed", overwrite=args.overwrite)
         manifest.check([f"{n}{ext}" for n in names.values() for ext in (".safetensors", ".json")])
-    errors = []
-    for path, features in embed_files(args, errors=errors):
+    total = len(args.audio) + len(errors)
+    for path, features in embed_files(args, errors=errors) if args.audio else ():
         summary = {"file": path, "windows": len(features.window_starts), "layers": features.layers,
                    "window_features_shape": list(features.window_features.shape),
                    "pooled_shape": list(features.pooled.shape), "frames_per_second": features.frames_per_second,
@@ -163,8 +184,8 @@ def main(argv):
         else:
             sys.stdout.write(json.dumps(summary) + "\n")
     if errors:
-        done = len(args.audio) - len(errors)
-        sys.stderr.write(f"culturemert embed: {len(errors)} of {len(args.audio)} file(s) failed ({done} embedded):\n"
+        done = total - len(errors)
+        sys.stderr.write(f"culturemert embed: {len(errors)} of {total} file(s) failed ({done} embedded):\n"
                          + "".join(f"  {message}\n" for _, message in errors))
         return 1
     return 0

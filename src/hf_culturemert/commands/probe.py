@@ -15,6 +15,9 @@ class ProbeCommandArguments:
         "help": "Registry name (lyra, makam, hindustani, carnatic, fma, mtat, synthetic-*) or a dataset folder."})
     output: Optional[str] = field(default=None, metadata={
         "help": "Folder for the JSON result (probe_<model>_<dataset>.json); printed only when omitted."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Replace a probe_<model>_<dataset>.json in --output that an earlier `culturemert probe` did not "
+                "write (nothing else there is touched)."})
 
 
 def main(argv):
@@ -26,7 +29,8 @@ def main(argv):
 
     from ..probing.sharding import is_main_process
 
-    result = probe_model(command.model, command.dataset, args, output_dir=command.output)
+    result = probe_model(command.model, command.dataset, args, output_dir=command.output,
+                         overwrite=command.overwrite)
     if not is_main_process():  # under `accelerate launch`, one report
         return 0
     summary = result["summary"]

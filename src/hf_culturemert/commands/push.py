@@ -1,11 +1,12 @@
 """``culturemert push {model,dataset,space} PATH --repo-id ORG/NAME [--private] [--revision R] [--dry-run]``."""
 
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..publish import DEFAULT_IGNORE, KINDS, format_size, push_folder
+from ..publish import DEFAULT_IGNORE, KINDS, MAX_FILE_GB, format_size, push_folder
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ class PushArguments:
     ignore_patterns: List[str] = field(default_factory=lambda: list(DEFAULT_IGNORE),
                                        metadata={"help": "fnmatch patterns of files to leave out "
                                                          "(default: caches, __pycache__, build leftovers)."})
+    allow_files: List[str] = field(default_factory=list, metadata={
+        "help": "fnmatch patterns (paths in the folder) of files to upload although they look like secrets (a "
+                "file named token, an hf_... string, a private key) or exceed --max_file_gb."})
+    max_file_gb: float = field(default=MAX_FILE_GB, metadata={"help": "Largest file to upload, in GB (the Hub's "
+                                                                      "limit per file is 50)."})
+
+    def __post_init__(self):
+        if not (math.isfinite(self.max_file_gb) and self.max_file_gb > 0):
+            raise ValueError(f"--max_file_gb must be a positive number, got {self.max_file_gb}")
 
 
 def main(argv) -> int:
@@ -41,7 +51,8 @@ def main(argv) -> int:
     (args,) = parser.parse_args_into_dataclasses(argv)
     result = push_folder(args.kind, args.path, args.repo_id, private=args.private, revision=args.revision,
                          dry_run=args.dry_run, commit_message=args.commit_message, create_pr=args.create_pr,
-                         ignore_patterns=args.ignore_patterns)
+                         ignore_patterns=args.ignore_patterns, allow_files=args.allow_files,
+                         max_file_gb=args.max_file_gb)
     plan = result.plan
     if args.dry_run:
         sys.stdout.write(plan.summary() + "\n")

@@ -872,8 +872,9 @@ def build_tradition(output_dir, tradition: str, seed: int = 0, clips_per_split: 
             raise OutputExistsError(f"{settings_path} is unreadable ({error}); pass --overwrite to regenerate "
                                     f"{folder} or choose another --output-dir") from error
         if previous != settings:
-            changed = ", ".join(f"{key}: {previous.get(key)!r} -> {settings[key]!r}" for key in settings
-                                if previous.get(key) != settings[key])
+            from ..runstate import describe_changes
+
+            changed = ", ".join(describe_changes(previous, settings, flags=False))
             if not overwrite:
                 raise OutputExistsError(f"{folder} holds a corpus generated with other settings ({changed}); pass "
                                         "--overwrite to regenerate it (only the generator's own files are replaced) "

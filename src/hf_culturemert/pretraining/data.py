@@ -52,8 +52,11 @@ def _load_one(spec, split="train", data_root=None, streaming=False, audio_column
             raise ValueError(f"Bad dataset spec {spec!r}: use 'sine:N' or 'sine:N:SEED'") from error
         dataset = sine_corpus(count, seed)
         return dataset.to_iterable_dataset() if streaming else dataset
-    path = Path(spec)
-    if path.is_dir():
+    from ..data.resolve import is_path_like, resolve_dataset
+
+    path = Path(spec).expanduser()
+    if is_path_like(spec):  # names resolve in the order of hf_culturemert.data.resolve (not from the working dir)
+        resolve_dataset(spec, argument="--train_datasets")
         if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
             dataset = datasets.load_from_disk(str(path))
             if isinstance(dataset, datasets.DatasetDict):
@@ -62,13 +65,8 @@ def _load_one(spec, split="train", data_root=None, streaming=False, audio_column
         return datasets.load_dataset(str(path), split=split, streaming=streaming)
     from ..data import load_tradition
 
-    repo = None
-    if data_root is not None:
-        candidate = Path(data_root) / spec
-        if not candidate.is_dir():
-            raise FileNotFoundError(f"Dataset {spec!r} not found under data_root={data_root} (expected the folder "
-                                    f"{candidate}); build it (e.g. `culturemert synthesize`) or fix data_root")
-        repo = str(candidate)
+    folder = resolve_dataset(spec, data_root, require_root=True, argument="--train_datasets")
+    repo = None if folder is None else str(folder)
     return load_tradition(spec, split=split, repo_id=repo, sampling_rate=sampling_rate, streaming=streaming)
 
 

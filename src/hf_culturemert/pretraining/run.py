@@ -11,6 +11,7 @@ from .arguments import PretrainingArguments
 from .collator import MERTPretrainingCollator
 from .data import build_train_dataset, precompute_codes
 from ..outputs import atomic_write_text
+from ..runstate import refuse_changed_settings
 from .modeling import (COMPLETE_MARKER, freeze_parts, is_complete_output, load_pretraining_model, mark_complete,
                        save_pretraining_output)
 from .trainer import MERTPretrainingTrainer, last_complete_checkpoint, remove_incomplete_checkpoints
@@ -70,12 +71,9 @@ def _refuse_changed_settings(output_dir, settings, stored_name, action):
                          "--resume_from_checkpoint false to start fresh there") from None
     except (OSError, ValueError) as error:
         raise ValueError(f"{path} is unreadable ({error}); choose another --output_dir") from error
-    changed = [f"{key}: {stored[key]!r} -> {value!r}" for key, value in settings.items()
-               if key in stored and stored[key] != value]
-    if changed:
-        raise ValueError(f"{output_dir} holds a run with other settings ({'; '.join(changed)}); refusing to {action} "
-                         "with different settings. Choose another --output_dir, or rerun with the stored settings "
-                         f"(see {path})")
+    refuse_changed_settings(stored, settings, output_dir, flags=False,
+                            remedy=f"refusing to {action} with different settings. Choose another --output_dir, or "
+                                   f"rerun with the stored settings (see {path})")
 
 
 def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=None, cqt_teacher=None,

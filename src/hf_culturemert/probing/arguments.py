@@ -1,5 +1,6 @@
 """Arguments of MARBLE-style probing, shared by the Python API and the ``probe`` / ``evaluate`` commands."""
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import List, Optional
 
@@ -71,9 +72,18 @@ class ProbeArguments:
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
     def __post_init__(self):
-        if self.window_seconds <= 0:
-            raise ValueError(f"`window_seconds` must be positive, got {self.window_seconds}")
-        if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
+        if not (math.isfinite(self.window_seconds) and self.window_seconds > 0):
+            raise ValueError(f"`window_seconds` must be positive and finite, got {self.window_seconds}")
+        for name in ("hop_seconds", "min_window_seconds"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be positive and finite, got {value}")
+        if self.max_tracks is not None and self.max_tracks < 1:
+            raise ValueError(f"`max_tracks` must be at least 1 (leave it out to use every track), got "
+                             f"{self.max_tracks}")
+        if any(seed < 0 for seed in self.seeds or []):
+            raise ValueError(f"`seeds` must be non-negative integers, got {self.seeds}")
+        if not self.learning_rates or any(not (math.isfinite(lr) and lr > 0) for lr in self.learning_rates):
             raise ValueError(f"`learning_rates` must be a non-empty list of positive numbers, got "
                              f"{self.learning_rates}")
         if not self.seeds:

@@ -147,25 +147,35 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
     }
 
 
-def probe_model(model, dataset, args=None, *, model_name=None, dataset_name=None, output_dir=None, **overrides):
+def probe_model(model, dataset, args=None, *, model_name=None, dataset_name=None, output_dir=None, overwrite=False,
+                **overrides):
     """Probe one model on one dataset (see the package docstring); returns the result dict.
 
     ``model``: local folder, Hub id, short name (``mert-v1-95m``) or a MERT model object (its backbone is used and
     restored afterwards). ``dataset``: registry name, dataset folder (or a name under ``data_root``), or a
     ``datasets.DatasetDict``. ``overrides`` set fields of :class:`ProbeArguments`. With ``output_dir`` the result
-    is also written to ``<output_dir>/probe_<model>_<dataset>.json``.
+    is also written to ``<output_dir>/probe_<model>_<dataset>.json``; a file there that an earlier ``probe`` did not
+    write (the folder's manifest) is refused before any probing, unless ``overwrite``.
     """
+    from ..outputs import OutputManifest, atomic_write_text
+
     args = _resolve_args(args, overrides)
     prepared = _PreparedModel(model, args, model_name)
+    manifest, name = None, None
     try:
+        if output_dir is not None:  # checked before any probing
+            dataset_name = dataset_name or Path(str(dataset)).name
+            name = f"probe_{prepared.name}_{dataset_name}.json"
+            manifest = OutputManifest(output_dir, "probe", overwrite=overwrite)
+            manifest.check([name])
         result = _probe_prepared(prepared, dataset, args, dataset_name)
     finally:
         prepared.release()
-    if output_dir is not None:
-        path = Path(output_dir) / f"probe_{result['model']}_{result['dataset']}.json"
+    if manifest is not None:
+        path = Path(output_dir) / name
         if is_main_process():  # launched processes all hold the result; one writes it
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=2, default=str))
+            manifest.claim([name])
+            atomic_write_text(path, json.dumps(result, indent=2, default=str))
         result["output_file"] = str(path)
     return result
 
@@ -192,7 +202,7 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
     Result files that an earlier ``evaluate`` did not write (no entry in ``output_dir``'s manifest) are not
     replaced: the call refuses before probing anything, unless ``overwrite``.
     """
-    from ..outputs import OutputManifest
+    from ..outputs import OutputManifest, atomic_write_text
     from ..plots import plot_layer_scores
 
     args = _resolve_args(args, overrides)
@@ -210,6 +220,13 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
         if stray:
             raise ValueError(f"datasets_per_model[{name!r}]: datasets {', '.join(stray)} are not among the evaluated "
                              "datasets; add them to `datasets`")
+    seen = {}
+    for dataset in datasets:  # results are keyed by the folder name: two folders of one name would collide
+        key = Path(str(dataset)).name
+        if key in seen and str(seen[key]) != str(dataset):
+            raise ValueError(f"--datasets {seen[key]} and {dataset} share the name {key!r}, which keys the results "
+                             "(one would replace the other); rename one of the folders")
+        seen[key] = dataset
     output_dir = Path(output_dir)
     manifest = OutputManifest(output_dir, "evaluate", overwrite=overwrite)
     result_names = ["results.json", "results.md", "layers.png"]
@@ -238,9 +255,9 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
               "cache_hit": all(r["cache_hit"] for per in results.values() for r in per.values()),
               "settings": dataclasses.asdict(args)}
     if is_main_process():  # launched processes all hold the results; one writes them
-        manifest.claim(result_names)
-        Path(files["markdown"]).write_text(markdown, encoding="utf-8")
-        Path(files["json"]).write_text(json.dumps(output, indent=2, default=str), encoding="utf-8")
+        manifest.claim(result_names)  # a symlink there is replaced by a file, never written through
+        atomic_write_text(files["markdown"], markdown)
+        atomic_write_text(files["json"], json.dumps(output, indent=2, default=str))
         plot_layer_scores(results, files["plot"])
     output["markdown"] = markdown
     return output

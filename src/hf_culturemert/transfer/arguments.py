@@ -1,5 +1,6 @@
 """Arguments of the transfer study (``culturemert transfer``), shared by the Python API and the CLI."""
 
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -38,7 +39,8 @@ class TransferArguments:
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers."})
     overwrite: bool = field(default=False, metadata={
         "help": "Allow writing into an existing output_dir that this command did not create, and restart a "
-                "previous transfer run there from scratch (it is deleted first)."})
+                "previous transfer run there from scratch: the files earlier transfer runs wrote there are deleted "
+                "first (their manifest lists them); files that are not the run's are never touched."})
     dry_run: bool = field(default=False, metadata={
         "help": "Print the plan: dataset sizes, runs and estimated GPU-hours; run nothing."})
     gpu_tflops: float = field(default=989.0, metadata={
@@ -60,6 +62,18 @@ class TransferArguments:
             raise ValueError(f"--clips_per_split must be at least 4, got {self.clips_per_split}")
         if not 0 < self.mfu <= 1:
             raise ValueError(f"--mfu is a fraction in (0, 1], got {self.mfu}")
+        if not (math.isfinite(self.gpu_tflops) and self.gpu_tflops > 0):
+            raise ValueError(f"--gpu_tflops must be a positive, finite number of TFLOP/s, got {self.gpu_tflops}")
+        if self.max_tracks is not None and self.max_tracks < 1:
+            raise ValueError(f"--max_tracks must be at least 1 (leave it out to use every track), got "
+                             f"{self.max_tracks}")
+        if self.dry_run and self.preset == "miniature":
+            raise ValueError("--dry_run plans --preset west-to-east (dataset sizes, runs, GPU-hours); the miniature "
+                             "needs no plan (offline, CPU, minutes): drop --dry_run, or add --preset west-to-east")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.num_workers < 0:
+            raise ValueError(f"--num_workers must be at least 0, got {self.num_workers}")
         if self.datasets is not None and len(set(self.datasets)) != len(self.datasets):
             raise ValueError(f"--datasets lists a dataset twice: {self.datasets}")
         if self.datasets is not None and len(self.datasets) < 2:

@@ -106,11 +106,12 @@ def load_inputs(dataset, split, family, extractor, data_root=None, max_seconds=N
 def _empty_saved_splits(dataset, data_root):
     """Splits of a ``save_to_disk`` folder whose ``state.json`` lists no data file."""
     import json
-    from pathlib import Path
 
-    folder = Path(str(dataset))
-    if not folder.is_dir() and data_root is not None:
-        folder = Path(data_root) / str(dataset)
+    from ..data.resolve import resolve_dataset
+
+    folder = resolve_dataset(dataset, data_root)
+    if folder is None:
+        return []
     found = []
     for state in sorted(folder.glob("*/state.json")):
         if not json.loads(state.read_text()).get("_data_files"):

@@ -1,10 +1,10 @@
 """The transfer sweep: single-domain training on every dataset, then every ordered (source, target) pair x model x
-mode, resumable through ``stages.json`` (the same :class:`~hf_culturemert.reproduce.StageLog` as ``reproduce``).
+mode, resumable through ``stages.json`` (:mod:`hf_culturemert.runstate`, as ``reproduce``).
 
 Outputs under ``output_dir``: ``models/<model>/<dataset>/`` (Hub-ready single-domain models with cards),
 ``results/results.{md,json}`` (single-domain table, best source per target chosen on *validation* ROC-AUC, the
-full matrix), ``results/heatmap_<model>_<mode>.png``, ``stages.json`` and ``.culturemert-transfer`` (the marker
-that lets a rerun resume here and ``--overwrite`` delete only what this command wrote).
+full matrix), ``results/heatmap_<model>_<mode>.png``, ``stages.json``, ``arguments.json`` and the ownership manifest
+``.culturemert-outputs.json`` (what lets a rerun resume here and ``--overwrite`` delete only what this command wrote).
 """
 
 import copy
@@ -22,8 +22,11 @@ from .models import STUDY_FAMILIES, build_tagger, feature_extractor, load_tagger
 
 logger = logging.getLogger(__name__)
 
-MARKER = ".culturemert-transfer"
-OWNED = ("stages.json", "models", "results", "data", "cache", "runs", "arguments.json", "summary.json")
+OWNED = ("models", "results", "data", "cache", "runs")
+# settings a rerun may change: which models / datasets / modes / pairs run (finished runs are reused, new ones
+# run, the report covers the current plan), and what changes no result
+RERUN_FREE = ("models", "datasets", "modes", "pairs", "output_dir", "overwrite", "dry_run", "gpu_tflops", "mfu",
+              "progress", "num_workers", "device")
 
 
 def _state():
@@ -39,25 +42,6 @@ def _main_process():
 
 def _barrier():
     _state().wait_for_everyone()
-
-
-def _stage_log(path, total):
-    """``StageLog`` whose records are written by the main process only, all processes meeting after each stage
-    (under ``accelerate launch`` every process trains, one writes)."""
-    from ..reproduce import StageLog
-
-    class _Log(StageLog):
-        sync = True  # False for the main process's own closing stages (reports, cards)
-
-        def record(self, name, result, paths, seconds):
-            if _main_process():
-                super().record(name, result, paths, seconds)
-            else:
-                self.stages[name] = {"result": result, "paths": [str(p) for p in paths], "seconds": seconds}
-            if self.sync:
-                _barrier()
-
-    return _Log(path, total=total)
 
 
 def load_study_recipe():
@@ -149,26 +133,12 @@ def check_pair(source, target, mode):
                          "target must differ (single-domain training covers a dataset on itself)")
 
 
-def _claim(out: Path, args: TransferArguments):
-    """Refuse foreign folders; on --overwrite delete only what a previous transfer run wrote here."""
-    marker = out / MARKER
-    if out.exists() and any(out.iterdir()) and not marker.exists() and not args.overwrite:
-        raise ValueError(f"{out} exists and was not created by `culturemert transfer`; choose another --output_dir "
-                         "or pass --overwrite")
-    if marker.exists():
-        previous = json.loads(marker.read_text())
-        if args.overwrite:
-            for name in OWNED:
-                path = out / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-        elif previous.get("preset") != args.preset:
-            raise ValueError(f"{out} holds a {previous.get('preset')!r} transfer run; use another --output_dir or "
-                             f"pass --overwrite to restart it as {args.preset!r}")
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"preset": args.preset, "written_by": "culturemert transfer"}) + "\n")
+def open_run_folder(args: TransferArguments):
+    """The checked output folder (foreign files, symlinks, changed settings), before any compute."""
+    from ..runstate import RunFolder
+
+    return RunFolder(args.output_dir, "transfer", asdict(args), OWNED, overwrite=args.overwrite, free=RERUN_FREE,
+                     writer=_main_process())
 
 
 class _Inputs:
@@ -235,6 +205,20 @@ def _metrics_of(model, extractor, inputs, tags):
     return evaluate_tracks(model, extractor, inputs, tags)
 
 
+def _scratch(plan, name):
+    """A run's checkpoint folder under ``runs/`` (created by the run, removed after it)."""
+    return Path(plan.args.output_dir) / "runs" / name
+
+
+def _drop_scratch(scratch):
+    """Remove one run's scratch folder, then ``runs/`` if that left it empty (a user's files there stay)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        scratch.parent.rmdir()
+    except OSError:
+        pass
+
+
 def run_single(plan, inputs, model, dataset, folder):
     from .training import train_tagger
 
@@ -244,13 +228,14 @@ def run_single(plan, inputs, model, dataset, folder):
     test, _ = inputs.get(dataset, "test", family)
     net, extractor = _new_model(plan, model, tags, train)
     start = time.perf_counter()
-    net, log = train_tagger(net, extractor, train, valid, plan.settings(model, dataset), Path(folder).parent / "_tmp")
+    scratch = _scratch(plan, f"{model}-single-{dataset}")
+    net, log = train_tagger(net, extractor, train, valid, plan.settings(model, dataset), scratch)
     result = {"validation": _metrics_of(net, extractor, valid, tags), "test": _metrics_of(net, extractor, test, tags),
               "train_seconds": round(time.perf_counter() - start, 2), "log": log, "folder": str(folder),
               "parameters": sum(p.numel() for p in net.parameters())}
     if _main_process():
         save_tagger(net, extractor, folder)
-        shutil.rmtree(Path(folder).parent / "_tmp", ignore_errors=True)
+        _drop_scratch(scratch)
     _barrier()  # the other processes read this folder as a transfer source
     return result
 
@@ -295,10 +280,10 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
         extractor = feature_extractor("ast", net.config, mean=mean, std=std)
     else:
         extractor = source_extractor
-    scratch = Path(plan.args.output_dir) / "runs" / f"{model}-{mode}-{source}-{target}"
+    scratch = _scratch(plan, f"{model}-{mode}-{source}-{target}")
     net, log = train_tagger(net, extractor, train, valid, plan.settings(model, target), scratch)
     if _main_process():
-        shutil.rmtree(scratch.parent, ignore_errors=True)
+        _drop_scratch(scratch)
     return {"validation": _metrics_of(net, extractor, valid, tags), "test": _metrics_of(net, extractor, test, tags),
             "train_seconds": round(time.perf_counter() - start, 2), "log": log,
             "trainable_parameters": sum(p.numel() for p in net.parameters() if p.requires_grad)}
@@ -312,12 +297,11 @@ def run_transfer(args: TransferArguments):
 
         return dry_run_plan(plan)
     out = Path(args.output_dir)
-    if _main_process():
-        _claim(out, args)
-        (out / "arguments.json").write_text(json.dumps(asdict(args), indent=2))
+    run_folder = open_run_folder(args)
     _barrier()
     singles, transfers = plan.run_names()
-    log = _stage_log(out / "stages.json", total=len(singles) + len(transfers) + 3)
+    log = run_folder.start(total=len(singles) + len(transfers) + 3, after_record=_barrier)
+    plan_key = json.dumps([list(plan.models), plan.datasets, plan.modes, plan.pairs])
     if plan.miniature and not args.data_root:
         from ..data import build_synthetic_corpus
 
@@ -327,11 +311,11 @@ def run_transfer(args: TransferArguments):
         def build():
             if _main_process():
                 build_synthetic_corpus(out / "data", seed=args.seed, clips_per_split=clips,
-                                       traditions=plan.datasets, progress=args.progress)
+                                       traditions=plan.datasets, progress=args.progress, overwrite=args.overwrite)
             _barrier()
             return {name: str(out / "data" / name) for name in plan.datasets}
 
-        log.run("data (synthetic corpus)", build, lambda r: list(r.values()))
+        log.run("data (synthetic corpus)", build, lambda r: list(r.values()), key=sorted(plan.datasets))
         plan.data_root = out / "data"
     else:
         plan.data_root = Path(args.data_root) if args.data_root else None
@@ -358,22 +342,23 @@ def run_transfer(args: TransferArguments):
     bar.close()
     if not _main_process():  # reports, cards and the summary are the main process's
         return {"output_dir": str(out), "main_process": False}
-    log.sync = False
+    log.after_record = None  # the closing stages are the main process's alone
 
     def report():
         from .report import write_report
 
         return write_report(results, plan, out / "results")
 
-    files = log.run("report: tables and heatmaps", report, lambda r: [r["json"], r["markdown"]] + r["heatmaps"])
+    files = log.run("report: tables and heatmaps", report, lambda r: [r["json"], r["markdown"]] + r["heatmaps"],
+                    key=plan_key)
 
     def cards():
         from .report import write_cards
 
         return write_cards(results, plan)
 
-    card_files = log.run("cards", cards, lambda r: r)
+    card_files = log.run("cards", cards, lambda r: r, key=plan_key)
     summary = {"output_dir": str(out), "results": files, "cards": card_files, "stages": str(out / "stages.json"),
                "models": {m: {d: results["single"][m][d]["folder"] for d in plan.datasets} for m in plan.models}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    run_folder.write_summary(summary)
     return summary
