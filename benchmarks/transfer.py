@@ -26,11 +26,11 @@ def tracks(frames, count=64, seed=0, tags=10):
 
 
 def build(family, size, seed=0):
-    from hf_culturemert.transfer.models import build_tagger, chunk_length_of, feature_extractor
+    from hf_culturemert.transfer.models import build_tagger, chunk_length, feature_extractor
 
     model = build_tagger(family, [f"t{i}" for i in range(10)], size=size, seed=seed)
     extractor = feature_extractor(family, model.config, **({"mean": -30.0, "std": 10.0} if family == "ast" else {}))
-    return model, extractor, chunk_length_of(model)
+    return model, extractor, chunk_length(model)
 
 
 def dataset(family, extractor, length, seed):

@@ -5,15 +5,17 @@ CultureMERT-95M and CultureMERT-TA-95M through ``MERTForAudioTagging``; the tiny
 """
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+from ..constants import SAMPLING_RATE
 
 logger = logging.getLogger(__name__)
 
 CNN_FAMILIES = ("vggish", "musicnn")
 STUDY_FAMILIES = ("vggish", "musicnn", "ast")
-FAMILIES = STUDY_FAMILIES + ("mert",)
 SIZES = ("published", "miniature")
-PRETTY = {"vggish": "VGG-ish", "musicnn": "Musicnn", "ast": "AST", "mert": "MERT"}
 # miniature sizes: a few thousand to a few hundred thousand parameters, same structure as the published models
 MINIATURE = {
     "vggish": dict(channels=[16, 16, 32, 32, 64], dense_size=64, chunk_frames=128),
@@ -37,26 +39,7 @@ def label_maps(tags):
     return {i: t for i, t in enumerate(tags)}
 
 
-def tagger_config(family, tags, size="published", **overrides):
-    """The config of ``family`` for a dataset with vocabulary ``tags`` (``id2label``), multi-label problem type."""
-    check_family(family)
-    if size not in SIZES:
-        raise ValueError(f"Unknown model size {size!r}; choose from {SIZES}")
-    id2label = label_maps(tags)
-    values = dict(MINIATURE.get(family, {})) if size == "miniature" else {}
-    values.update(overrides)
-    if family == "vggish":
-        from ..models import VGGishConfig
-
-        return VGGishConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()}, **values)
-    if family == "musicnn":
-        from ..models import MusicnnConfig
-
-        return MusicnnConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()}, **values)
-    if family == "ast":
-        from ..models.ast import study_ast_config
-
-        return study_ast_config(id2label=id2label, **values)
+def _mert_config(id2label, size, values):
     from ..testing import tiny_mert_config
 
     if size == "miniature":
@@ -72,37 +55,157 @@ def tagger_config(family, tags, size="published", **overrides):
     return config
 
 
-def chunk_length_of(model):
-    """Input length of one training crop: spectrogram frames (mel families) or samples (MERT)."""
-    from .training import chunk_length
+def _vggish_config(id2label, size, values):
+    from ..models import VGGishConfig
 
-    return chunk_length(model)
+    return VGGishConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()}, **values)
+
+
+def _musicnn_config(id2label, size, values):
+    from ..models import MusicnnConfig
+
+    return MusicnnConfig(id2label=id2label, label2id={v: k for k, v in id2label.items()}, **values)
+
+
+def _ast_config(id2label, size, values):
+    from ..models.ast import study_ast_config
+
+    return study_ast_config(id2label=id2label, **values)
+
+
+def _vggish_class():
+    from ..models import VGGishForAudioTagging
+
+    return VGGishForAudioTagging
+
+
+def _musicnn_class():
+    from ..models import MusicnnForAudioTagging
+
+    return MusicnnForAudioTagging
+
+
+def _ast_class():
+    from transformers import ASTForAudioClassification
+
+    return ASTForAudioClassification
+
+
+def _mert_class():
+    from ..models.mert.modeling_mert import MERTForAudioTagging
+
+    return MERTForAudioTagging
+
+
+def _mel_extractor(config, mean, std):
+    from ..models import MelSpectrogramFeatureExtractor
+
+    return MelSpectrogramFeatureExtractor(n_mels=getattr(config, "num_mel_bins", 128) if config is not None else 128)
+
+
+def _ast_extractor(config, mean, std):
+    from ..models import MelSpectrogramFeatureExtractor
+
+    return MelSpectrogramFeatureExtractor(n_mels=getattr(config, "num_mel_bins", 128) if config is not None else 128,
+                                          time_major=True, mean=mean, std=std, input_name="input_values")
+
+
+def _mert_extractor(config, mean, std):
+    from ..export import mert_feature_extractor
+
+    return mert_feature_extractor()
+
+
+def _frames(config):
+    return int(getattr(config, "chunk_frames", None) or config.max_length)
+
+
+def _mert_samples(config):
+    return int(getattr(config, "transfer_chunk_samples", 0) or 5 * SAMPLING_RATE)
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything the transfer study needs to know about one model family, in one place.
+
+    Attributes:
+        name: the family's key (``--models``).
+        pretty: its name in tables and cards.
+        model_type: the ``config.model_type`` that identifies a built or loaded model as this family.
+        config: ``config(id2label, size, values)`` builds the family's config for a dataset's tags.
+        model_class: returns the model class (imported on demand: torch and transformers load only when used).
+        extractor: ``extractor(config, mean, std)`` builds the family's front end.
+        output_prefix: ``output_prefix(model)``, the name prefix of the output layer (what a transfer replaces).
+        chunk_length: ``chunk_length(config)``, the input length of one crop: spectrogram frames or samples.
+    """
+
+    name: str
+    pretty: str
+    model_type: str
+    config: Callable
+    model_class: Callable
+    extractor: Callable
+    output_prefix: Callable
+    chunk_length: Callable
+
+
+REGISTRY = {family.name: family for family in (
+    Family("vggish", "VGG-ish", "vggish_tagger", _vggish_config,
+           _vggish_class, _mel_extractor, lambda model: "classifier.", _frames),
+    Family("musicnn", "Musicnn", "musicnn_tagger", _musicnn_config,
+           _musicnn_class, _mel_extractor, lambda model: "classifier.", _frames),
+    Family("ast", "AST", "audio-spectrogram-transformer", _ast_config,
+           _ast_class, _ast_extractor,
+           lambda model: "classifier.dense.", _frames),
+    Family("mert", "MERT", "mert_model", _mert_config,
+           _mert_class, _mert_extractor,
+           lambda model: f"classifier.{len(model.classifier) - 1}.", _mert_samples),
+)}
+FAMILIES = tuple(REGISTRY)
+PRETTY = {name: family.pretty for name, family in REGISTRY.items()}
+
+
+def tagger_config(family, tags, size="published", **overrides):
+    """The config of ``family`` for a dataset with vocabulary ``tags`` (``id2label``), multi-label problem type."""
+    entry = REGISTRY[check_family(family)]
+    if size not in SIZES:
+        raise ValueError(f"Unknown model size {size!r}; choose from {SIZES}")
+    values = dict(MINIATURE.get(family, {})) if size == "miniature" else {}
+    values.update(overrides)
+    return entry.config(label_maps(tags), size, values)
 
 
 def chunk_frames(config):
     """Model input length in spectrogram frames (187 Musicnn, 230 VGG-ish, 500 AST at the published sizes)."""
-    return int(getattr(config, "chunk_frames", None) or config.max_length)
+    return _frames(config)
 
 
 def build_tagger(family, tags, size="published", init="random", seed=0, deit=None, **overrides):
-    """A freshly built tagger. ``init``: ``random`` or, for AST, ``imagenet`` (DeiT-base-distilled-384 weights;
-    ``deit`` may be a DeiT model or state dict to use instead of downloading)."""
+    """A freshly built tagger.
+
+    Args:
+        family: ``vggish``, ``musicnn``, ``ast`` or ``mert``.
+        tags: the dataset's vocabulary (the config's ``id2label``).
+        size: ``published`` (the study's sizes) or ``miniature``.
+        init: ``random`` or, for AST, ``imagenet`` (DeiT-base-distilled-384 weights).
+        seed: seed of the random initialisation.
+        deit: for ``init="imagenet"``, a DeiT model or state dict to use instead of downloading one.
+        **overrides: config fields.
+
+    Returns:
+        The model, in train mode, with a multi-label output layer over ``tags``.
+
+    Example:
+        ```python
+        model = build_tagger("vggish", ["rock", "jazz"], size="miniature")
+        ```
+    """
     import torch
 
     config = tagger_config(family, tags, size, **overrides)
     torch.manual_seed(seed)
-    if family == "vggish":
-        from ..models import VGGishForAudioTagging
-
-        return VGGishForAudioTagging(config)
-    if family == "musicnn":
-        from ..models import MusicnnForAudioTagging
-
-        return MusicnnForAudioTagging(config)
+    model = REGISTRY[family].model_class()(config)
     if family == "ast":
-        from transformers import ASTForAudioClassification
-
-        model = ASTForAudioClassification(config)
         if init == "imagenet":
             from ..models.ast import IMAGENET_DEIT, init_ast_from_deit
 
@@ -113,43 +216,32 @@ def build_tagger(family, tags, size="published", init="random", seed=0, deit=Non
             init_ast_from_deit(model, deit)
         elif init != "random":
             raise ValueError(f"Unknown AST initialisation {init!r}; use 'imagenet' or 'random'")
-        return model
-    from ..models.mert.modeling_mert import MERTForAudioTagging
-
-    return MERTForAudioTagging(config)
+    return model
 
 
 def feature_extractor(family, config=None, mean=None, std=None):
     """The model's front end: the study's mel-dB for VGG-ish / Musicnn / AST (AST: time-major, normalised with
     fixed training-set statistics), MERT's own waveform extractor for the MERT family."""
-    check_family(family)
-    if family == "mert":
-        from ..export import mert_feature_extractor
-
-        return mert_feature_extractor()
-    from ..models import MelSpectrogramFeatureExtractor
-
-    n_mels = getattr(config, "num_mel_bins", 128) if config is not None else 128
-    if family == "ast":
-        return MelSpectrogramFeatureExtractor(n_mels=n_mels, time_major=True, mean=mean, std=std,
-                                              input_name="input_values")
-    return MelSpectrogramFeatureExtractor(n_mels=n_mels)
+    return REGISTRY[check_family(family)].extractor(config, mean, std)
 
 
 def family_of(model):
-    name = type(model).__name__
-    for prefix, family in (("VGGish", "vggish"), ("Musicnn", "musicnn"), ("AST", "ast"), ("MERT", "mert")):
-        if name.startswith(prefix):
-            return family
-    raise ValueError(f"Not a transfer-study model: {name}")
+    """The family of a built or loaded model, from its ``config.model_type``."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    for family in REGISTRY.values():
+        if family.model_type == model_type:
+            return family.name
+    raise ValueError(f"Not a transfer-study model: {type(model).__name__} (model_type {model_type!r})")
 
 
 def output_layer_prefix(model):
     """Name prefix of the output layer (the one layer a transfer replaces)."""
-    family = family_of(model)
-    if family == "mert":
-        return f"classifier.{len(model.classifier) - 1}."
-    return "classifier.dense." if family == "ast" else "classifier."
+    return REGISTRY[family_of(model)].output_prefix(model)
+
+
+def chunk_length(model):
+    """Input length of one training crop: spectrogram frames (mel families) or samples (MERT)."""
+    return REGISTRY[family_of(model)].chunk_length(model.config)
 
 
 def save_tagger(model, extractor, folder, card_text=None):
@@ -170,22 +262,24 @@ def save_tagger(model, extractor, folder, card_text=None):
 
 
 def load_tagger(folder):
-    """Load a folder written by :func:`save_tagger` with the package's classes (no remote code needed)."""
+    """Load a folder written by :func:`save_tagger` with the package's classes (no remote code needed).
+
+    Returns:
+        ``(model, extractor)``; the extractor is None for the MERT family, whose front end is MERT's own.
+    """
     import json
-
-    from transformers import AutoModelForAudioClassification
-
-    import hf_culturemert  # noqa: F401  (registers the Auto classes)
 
     config = Path(folder) / "config.json"
     if not config.is_file():
         raise FileNotFoundError(f"{folder} has no config.json: not a model folder written by the transfer study")
     model_type = json.loads(config.read_text()).get("model_type")
-    if model_type == "mert_model":
-        from ..models.mert.modeling_mert import MERTForAudioTagging
-
-        return MERTForAudioTagging.from_pretrained(folder), None
+    family = next((f for f in REGISTRY.values() if f.model_type == model_type), None)
+    if family is None:
+        raise ValueError(f"{config}: model_type {model_type!r} is not a transfer-study family "
+                         f"({', '.join(REGISTRY)})")
+    model = family.model_class().from_pretrained(folder)
+    if family.name == "mert":
+        return model, None
     from ..models import MelSpectrogramFeatureExtractor
 
-    model = AutoModelForAudioClassification.from_pretrained(folder)
     return model, MelSpectrogramFeatureExtractor.from_pretrained(folder)

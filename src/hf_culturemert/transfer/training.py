@@ -25,7 +25,7 @@ import torch
 from transformers import TrainerCallback
 
 from .data import FixedCrops, RandomCrops, TrackChunks, aggregate_per_track
-from .models import family_of, output_layer_prefix
+from .models import chunk_length, family_of, output_layer_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +67,6 @@ def input_adapter(family, extractor):
 
         return wave, "input_values"
     return (lambda x: extractor.postprocess(x.T)), extractor.input_name
-
-
-def chunk_length(model):
-    family = family_of(model)
-    if family == "mert":
-        return int(getattr(model.config, "transfer_chunk_samples", 0) or 5 * 24000)
-    return int(getattr(model.config, "chunk_frames", None) or model.config.max_length)
 
 
 def _collate(items):
