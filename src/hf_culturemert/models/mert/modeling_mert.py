@@ -1,9 +1,10 @@
 # Copyright 2026 the hf-culturemert developers. Apache-2.0.
 """MERT-v1 / CultureMERT model classes (single-file, transformers style).
 
-Hub remote-code file. It imports only torch and the *public* transformers API (``PreTrainedModel`` and output
-dataclasses), never transformers internals: the published MERT code subclassed ``HubertModel`` & co. and broke
-when those changed (init error on 4.48-5.8, ``hidden_states=None`` on >= 5.16).
+Hub remote-code file. It imports only torch and the *public* transformers API (``PreTrainedModel``, output
+dataclasses, ``GradientCheckpointingLayer`` and ``AttentionInterface``, the last two with small fallbacks for
+releases that predate them), never transformers internals: the published MERT code subclassed ``HubertModel`` & co.
+and broke when those changed (init error on 4.48-5.8, ``hidden_states=None`` on >= 5.16).
 
 Architecture (MERT-v1 = a HuBERT backbone at 24 kHz, arXiv 2306.00107):
 waveform -> 7-layer CNN (320x downsampling, 75 Hz) -> LayerNorm + Linear projection -> positional conv ->
@@ -11,7 +12,9 @@ post-LN (95M) or pre-LN (330M) Transformer encoder.
 
 Beyond the published code:
 * padded batches give the same features as each clip run alone (the first-layer GroupNorm ignores padding);
-* ``output_hidden_states=True`` always works; SDPA attention by default; gradient checkpointing;
+* ``output_hidden_states=True`` always works; SDPA attention by default, any registered attention function via
+  ``attn_implementation`` / ``set_attn_implementation``; gradient checkpointing with ``gradient_checkpointing_kwargs``;
+* ``torch.export`` (static and dynamic shapes, with or without a mask) and ``torch.compile`` trace one graph;
 * ``MERTForPreTraining`` (MERT's masked EnCodec-code prediction + CQT reconstruction) and
   ``MERTForAudioTagging`` (weighted layer sum + MLP probe) live in this same file.
 """
@@ -24,12 +27,29 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+from torch.nn.utils import parametrize
 
 from transformers import PreTrainedModel, Wav2Vec2FeatureExtractor
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 
 from .configuration_mert import MERTConfig
+
+try:  # transformers >= 4.52: layers that `gradient_checkpointing_enable(gradient_checkpointing_kwargs=...)` reaches
+    from transformers import GradientCheckpointingLayer
+except ImportError:  # pragma: no cover - older releases set the same two attributes on every flagged module
+    class GradientCheckpointingLayer(nn.Module):
+        gradient_checkpointing = False
+
+        def __call__(self, *args, **kwargs):
+            if self.gradient_checkpointing and self.training:
+                return self._gradient_checkpointing_func(lambda *a: super(GradientCheckpointingLayer, self).__call__(
+                    *a, **kwargs), *args)
+            return super().__call__(*args, **kwargs)
+
+try:  # transformers >= 4.50: the attention-function registry that `attn_implementation` selects from
+    from transformers import AttentionInterface
+except ImportError:  # pragma: no cover
+    AttentionInterface = dict
 
 
 def _activation(name):
@@ -58,6 +78,12 @@ def conv_output_lengths(lengths, conv_kernel, conv_stride):
 def lengths_to_mask(lengths, max_length):
     """[B] lengths -> [B, max_length] bool mask (True = valid)."""
     return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def _is_tracing():
+    """True under torch.compile, torch.export and torch.jit tracing, where no branch may depend on tensor values."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return torch.compiler.is_compiling() or exporting() or torch.jit.is_tracing()
 
 
 def compute_span_mask(batch_size, num_frames, mask_prob, mask_length, min_masks=0, frame_lengths=None,
@@ -92,7 +118,7 @@ def compute_span_mask(batch_size, num_frames, mask_prob, mask_length, min_masks=
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class MERTConvLayer(nn.Module):
+class MERTConvLayer(GradientCheckpointingLayer):
     """Conv1d (+ GroupNorm on layer 0 for ``feat_extract_norm='group'``, LayerNorm per layer for 'layer') + GELU.
 
     Parameter names follow the checkpoints: ``conv.weight`` and ``layer_norm.{weight,bias}``.
@@ -158,17 +184,16 @@ class MERTFeatureEncoder(nn.Module):
 
     def forward(self, input_values, sample_lengths=None):
         hidden_states = input_values[:, None]
+        if self.gradient_checkpointing and self.training and self._requires_grad and not hidden_states.requires_grad:
+            # reentrant checkpointing (`use_reentrant=True`) gives the conv weights no gradient unless an input needs one
+            hidden_states.requires_grad_(True)
         lengths = sample_lengths
         for layer in self.conv_layers:
             layer_lengths = None
             if lengths is not None:
                 lengths = conv_output_lengths(lengths, [layer.conv.kernel_size[0]], [layer.conv.stride[0]])
                 layer_lengths = lengths
-            # non-reentrant checkpointing: the waveform need not require grad for the conv weights to get theirs
-            if self.gradient_checkpointing and self.training and self._requires_grad:
-                hidden_states = checkpoint(layer, hidden_states, layer_lengths, use_reentrant=False)
-            else:
-                hidden_states = layer(hidden_states, layer_lengths)
+            hidden_states = layer(hidden_states, lengths=layer_lengths)  # checkpointed by GradientCheckpointingLayer
         return hidden_states
 
 
@@ -222,8 +247,38 @@ class MERTPositionalConvEmbedding(nn.Module):
         return self.activation(hidden_states).transpose(1, 2)
 
 
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Softmax attention written out: [B, heads, T, D] -> ([B, T, heads, D], weights [B, heads, T, T])."""
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    if attention_mask is not None:
+        scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    context = torch.matmul(F.dropout(weights, p=dropout, training=module.training), value)
+    return context.transpose(1, 2), weights
+
+
+def sdpa_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """``F.scaled_dot_product_attention`` with the bool mask as is: no data- or shape-dependent branch (unlike
+    transformers' generic one), so torch.export's dynamic shapes trace; no weights."""
+    context = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                             scale=scaling)
+    return context.transpose(1, 2), None
+
+
+if not hasattr(AttentionInterface, "get_interface"):  # pragma: no cover - transformers < 5
+    class AttentionInterface(AttentionInterface):
+        def get_interface(self, implementation, default):
+            return default if implementation in (None, "eager") else self[implementation]
+
+
+# transformers' registry (flash / flex / kernels / user-registered functions) with this file's SDPA in front
+ALL_ATTENTION_FUNCTIONS = AttentionInterface()
+ALL_ATTENTION_FUNCTIONS["sdpa"] = sdpa_attention_forward
+
+
 class MERTAttention(nn.Module):
-    """Multi-head self-attention with separate q/k/v/out projections (checkpoint names), SDPA or eager."""
+    """Multi-head self-attention with separate q/k/v/out projections (checkpoint names). The attention function
+    is looked up on every call from ``config._attn_implementation``, so ``set_attn_implementation`` takes effect."""
 
     def __init__(self, config):
         super().__init__()
@@ -233,6 +288,7 @@ class MERTAttention(nn.Module):
         self.head_dim = self.embed_dim // self.num_heads
         self.scaling = self.head_dim ** -0.5
         self.dropout = config.attention_dropout
+        self.is_causal = False
         self.k_proj = nn.Linear(self.embed_dim, self.embed_dim)
         self.v_proj = nn.Linear(self.embed_dim, self.embed_dim)
         self.q_proj = nn.Linear(self.embed_dim, self.embed_dim)
@@ -247,17 +303,11 @@ class MERTAttention(nn.Module):
         value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
         dropout = self.dropout if self.training else 0.0
         implementation = getattr(self.config, "_attn_implementation", None) or "sdpa"
-        weights = None
-        if output_attentions or implementation == "eager":
-            scores = torch.matmul(query * self.scaling, key.transpose(-1, -2))
-            if attention_mask is not None:
-                scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-            weights = torch.softmax(scores, dim=-1)
-            context = torch.matmul(F.dropout(weights, p=dropout, training=self.training), value)
-        else:
-            context = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
-                                                     scale=self.scaling)
-        context = context.transpose(1, 2).reshape(batch, length, self.embed_dim)
+        if output_attentions:  # only the written-out softmax has weights to return
+            implementation = "eager"
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        context, weights = attention(self, query, key, value, attention_mask, scaling=self.scaling, dropout=dropout)
+        context = context.reshape(batch, length, self.embed_dim)
         return self.out_proj(context), (weights if output_attentions else None)
 
 
@@ -275,7 +325,7 @@ class MERTFeedForward(nn.Module):
         return self.output_dropout(self.output_dense(hidden_states))
 
 
-class MERTEncoderLayer(nn.Module):
+class MERTEncoderLayer(GradientCheckpointingLayer):
     """Transformer block: post-LN (MERT-v1-95M) or pre-LN (``do_stable_layer_norm``, MERT-v1-330M)."""
 
     def __init__(self, config):
@@ -330,11 +380,9 @@ class MERTEncoder(nn.Module):
                 all_hidden_states.append(hidden_states)
             if self.training and self.config.layerdrop > 0 and torch.rand(()) < self.config.layerdrop:
                 continue  # LayerDrop (arXiv 1909.11556)
-            if self.gradient_checkpointing and self.training:
-                hidden_states, weights = checkpoint(layer, hidden_states, attention_mask, output_attentions,
-                                                    use_reentrant=False)
-            else:
-                hidden_states, weights = layer(hidden_states, attention_mask, output_attentions)
+            # checkpointed by GradientCheckpointingLayer (the hidden states positional, as reentrant checkpoints need)
+            hidden_states, weights = layer(hidden_states, attention_mask=attention_mask,
+                                           output_attentions=output_attentions)
             if output_attentions:
                 all_attentions.append(weights)
         if self.config.do_stable_layer_norm:
@@ -369,30 +417,32 @@ class MERTPreTrainedModel(PreTrainedModel):
                            "weight_v": "parametrizations.weight.original1"}
 
     def _init_weights(self, module):
+        """wav2vec 2.0's initialisation, as MERT's fairseq code. Each parameter goes through ``torch.nn.init``, which
+        transformers guards while it fills missing weights, so loaded ones are kept. The positional conv's weight norm
+        (g, v) is set on the parametrization that owns it: transformers visits the modules that own parameters."""
         std = self.config.initializer_range
-        if isinstance(module, MERTPositionalConvEmbedding):
-            conv = module.conv
-            fan = conv.kernel_size[0] * conv.in_channels // conv.groups
-            with torch.no_grad():
-                weight = torch.empty_like(conv.parametrizations.weight.original1).normal_(0, 2 * math.sqrt(1 / fan))
-                conv.parametrizations.weight.original1.copy_(weight)
-                conv.parametrizations.weight.original0.copy_(
-                    torch.linalg.vector_norm(weight, dim=(0, 1), keepdim=True))
-                conv.bias.zero_()
+        if isinstance(module, parametrize.ParametrizationList) and hasattr(module, "original1"):
+            weight_g, weight_v = module.original0, module.original1  # [1, 1, k] and [out, in / groups, k]
+            if not getattr(weight_v, "_is_hf_initialized", False):
+                nn.init.normal_(weight_v, mean=0.0, std=2 * math.sqrt(1 / (weight_v.shape[1] * weight_v.shape[2])))
+            if not getattr(weight_g, "_is_hf_initialized", False):
+                with torch.no_grad():
+                    weight_g.copy_(torch.linalg.vector_norm(weight_v, dim=(0, 1), keepdim=True))
         elif isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
+            nn.init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
-                module.bias.data.zero_()
+                nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-        elif isinstance(module, nn.Conv1d) and not hasattr(module, "parametrizations"):
-            nn.init.kaiming_normal_(module.weight)
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Conv1d):
+            if not parametrize.is_parametrized(module, "weight"):  # the CNN; the positional conv's is above
+                nn.init.kaiming_normal_(module.weight)
             if module.bias is not None:
-                module.bias.data.zero_()
+                nn.init.zeros_(module.bias)
         elif isinstance(module, MERTModel):
             if module.masked_spec_embed is not None:
-                module.masked_spec_embed.data.uniform_()
+                nn.init.uniform_(module.masked_spec_embed)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # accept the legacy weight-norm names when a plain ``load_state_dict`` is used
@@ -422,12 +472,6 @@ class MERTPreTrainedModel(PreTrainedModel):
     def _get_feat_extract_output_lengths(self, input_lengths):
         return conv_output_lengths(input_lengths, self.config.conv_kernel, self.config.conv_stride)
 
-    def _set_gradient_checkpointing(self, enable=True, *args, **kwargs):
-        # signature differs across transformers releases; we only need the flag (checkpointing is done here)
-        for module in self.modules():
-            if hasattr(module, "gradient_checkpointing"):
-                module.gradient_checkpointing = enable
-
     @property
     def frames_per_second(self):
         return self.config.frames_per_second
@@ -438,6 +482,7 @@ class MERTModelOutput(BaseModelOutput):
     """``BaseModelOutput`` plus the CNN features and the frame mask, which the pre-training head needs."""
 
     extract_features: Optional[torch.FloatTensor] = None
+    # [B, T], True = valid frame: given whenever an attention_mask is (all True when nothing is padded)
     frame_mask: Optional[torch.BoolTensor] = None
 
 
@@ -460,15 +505,18 @@ class MERTModel(MERTPreTrainedModel):
         self.feature_extractor._freeze_parameters()
 
     def _frame_mask(self, attention_mask, num_frames):
-        """Sample-level mask [B, S] -> (sample lengths [B], frame mask [B, T]) or (None, None) when nothing is padded."""
+        """Sample-level mask [B, S] -> (sample lengths [B] for the padding-aware path, or None when nothing is
+        padded; frame mask [B, T], True = valid frame). (None, None) without a mask.
+
+        The unpadded shortcut is taken in eager mode only: a traced graph (torch.export / compile) cannot branch on
+        the mask's values, so it always runs the padding-aware path, which gives the same result."""
         if attention_mask is None:
             return None, None
-        attention_mask = attention_mask.to(torch.bool)
-        if bool(attention_mask.all()):
-            return None, None
-        sample_lengths = attention_mask.sum(-1)
-        frame_lengths = self._get_feat_extract_output_lengths(sample_lengths)
-        return sample_lengths, lengths_to_mask(frame_lengths, num_frames)
+        sample_lengths = attention_mask.to(torch.bool).sum(-1)
+        frame_mask = lengths_to_mask(self._get_feat_extract_output_lengths(sample_lengths), num_frames)
+        if not _is_tracing() and bool((sample_lengths == attention_mask.shape[-1]).all()):
+            return None, frame_mask
+        return sample_lengths, frame_mask
 
     def forward(self, input_values, attention_mask=None, mask_time_indices=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None, **kwargs):
@@ -494,15 +542,12 @@ class MERTModel(MERTPreTrainedModel):
             raise ValueError(f"`input_values` has {input_values.shape[-1]} samples, fewer than one frame "
                              f"({self.config.receptive_field} samples at {self.config.sample_rate} Hz)")
 
-        sample_lengths, _ = self._frame_mask(attention_mask, 0)
+        sample_lengths, _ = self._frame_mask(attention_mask, 1)
         extract_features = self.feature_extractor(input_values, sample_lengths).transpose(1, 2)
+        _, frame_mask = self._frame_mask(attention_mask, extract_features.shape[1])
         grad_mult = self.config.feature_grad_mult
         if grad_mult != 1.0 and self.training and extract_features.requires_grad:
             extract_features = _GradMultiply.apply(extract_features, grad_mult)
-        frame_mask = None
-        if sample_lengths is not None:
-            frame_mask = lengths_to_mask(self._get_feat_extract_output_lengths(sample_lengths),
-                                         extract_features.shape[1])
         hidden_states = self.feature_projection(extract_features)
         if mask_time_indices is not None:
             if self.masked_spec_embed is None:
@@ -519,13 +564,12 @@ class MERTModel(MERTPreTrainedModel):
                                         hidden_states)
 
         last_hidden_state, all_hidden_states, all_attentions = self.encoder(
-            hidden_states, frame_mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+            hidden_states, frame_mask if sample_lengths is not None else None, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         hidden_tuple = tuple(all_hidden_states) if all_hidden_states is not None else None
         attention_tuple = tuple(all_attentions) if all_attentions is not None else None
-        if not return_dict:
-            return tuple(v for v in (last_hidden_state, hidden_tuple, attention_tuple) if v is not None)
-        return MERTModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_tuple,
-                               attentions=attention_tuple, extract_features=extract_features, frame_mask=frame_mask)
+        output = MERTModelOutput(last_hidden_state=last_hidden_state, hidden_states=hidden_tuple,
+                                 attentions=attention_tuple, extract_features=extract_features, frame_mask=frame_mask)
+        return output if return_dict else output.to_tuple()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -570,6 +614,7 @@ class MERTForPreTrainingOutput(ModelOutput):
     cqt_prediction: Optional[torch.FloatTensor] = None
     mask_time_indices: Optional[torch.BoolTensor] = None
     hidden_states: Optional[Tuple[torch.FloatTensor, ...]] = None
+    attentions: Optional[Tuple[torch.FloatTensor, ...]] = None
 
 
 class MERTForPreTraining(MERTPreTrainedModel):
@@ -607,7 +652,7 @@ class MERTForPreTraining(MERTPreTrainedModel):
         return torch.einsum("nkd,kcd->nkc", projected, codes) / cfg.logit_temp
 
     def forward(self, input_values, attention_mask=None, mask_time_indices=None, codec_labels=None, cqt_labels=None,
-                output_hidden_states=None, return_dict=None, loss_mask=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, loss_mask=None, **kwargs):
         r"""
         Args:
             mask_time_indices (`torch.BoolTensor` `(batch, frames)`): frames to mask and predict.
@@ -617,11 +662,13 @@ class MERTForPreTraining(MERTPreTrainedModel):
                 differ from the masked ones (e.g. masking switched off: no frame masked, every frame predicted).
         """
         cfg = self.config
+        return_dict = return_dict if return_dict is not None else cfg.return_dict
         if mask_time_indices is None and loss_mask is None and (codec_labels is not None or cqt_labels is not None):
             raise ValueError("`mask_time_indices` is required to compute the MERT loss (the loss is taken on masked "
                              "frames); build it with `compute_span_mask`")
         outputs = self.mert(input_values, attention_mask=attention_mask, mask_time_indices=mask_time_indices,
-                            output_hidden_states=output_hidden_states, return_dict=True)
+                            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                            return_dict=True)
         hidden = outputs.last_hidden_state
         num_frames = hidden.shape[1]
         features = outputs.extract_features
@@ -668,8 +715,9 @@ class MERTForPreTraining(MERTPreTrainedModel):
         output = MERTForPreTrainingOutput(loss=loss, codebook_loss=codebook_loss, cqt_loss=cqt_loss,
                                           feature_penalty=feature_penalty, codebook_accuracy=accuracy,
                                           codebook_logits=logits, cqt_prediction=cqt_prediction,
-                                          mask_time_indices=mask_time_indices, hidden_states=outputs.hidden_states)
-        return output if return_dict is not False else output.to_tuple()
+                                          mask_time_indices=mask_time_indices, hidden_states=outputs.hidden_states,
+                                          attentions=outputs.attentions)
+        return output if return_dict else output.to_tuple()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -699,15 +747,25 @@ class MERTForAudioTagging(MERTPreTrainedModel):
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, MERTForAudioTagging):
-            module.layer_weights.data.fill_(1.0 / module.layer_weights.numel())
+            nn.init.constant_(module.layer_weights, 1.0 / module.layer_weights.numel())
 
     def freeze_base_model(self):
         for param in self.mert.parameters():
             param.requires_grad = False
 
-    def forward(self, input_values, attention_mask=None, labels=None, return_dict=None, **kwargs):
-        outputs = self.mert(input_values, attention_mask=attention_mask,
-                            output_hidden_states=self.config.use_weighted_layer_sum, return_dict=True)
+    def forward(self, input_values, attention_mask=None, labels=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None, **kwargs):
+        r"""
+        Args:
+            labels (`torch.FloatTensor` of shape `(batch, num_labels)`, *optional*): multi-hot tags; give the mean
+                binary cross-entropy with the logits as ``loss``.
+        """
+        output_hidden_states = (output_hidden_states if output_hidden_states is not None
+                                else self.config.output_hidden_states)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        outputs = self.mert(input_values, attention_mask=attention_mask, output_attentions=output_attentions,
+                            output_hidden_states=self.config.use_weighted_layer_sum or output_hidden_states,
+                            return_dict=True)
         if self.config.use_weighted_layer_sum:
             stacked = torch.stack(outputs.hidden_states, dim=1)  # [B, L+1, T, H]
             weights = torch.softmax(self.layer_weights, dim=-1).to(stacked.dtype)
@@ -723,9 +781,10 @@ class MERTForAudioTagging(MERTPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        if return_dict is False:
-            return (loss, logits) if loss is not None else (logits,)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        output = SequenceClassifierOutput(loss=loss, logits=logits,
+                                          hidden_states=outputs.hidden_states if output_hidden_states else None,
+                                          attentions=outputs.attentions)
+        return output if return_dict else output.to_tuple()
 
 
 # save_pretrained / push_to_hub / Trainer checkpoints copy this file and configuration_mert.py and write auto_map

@@ -39,8 +39,6 @@ class MusicnnConfig(_BaseConfig):
             raise ValueError(f"MusicnnConfig.dropout must be in [0, 1), got {dropout}")
         if aggregation not in ("probabilities", "logits"):
             raise ValueError(f"MusicnnConfig.aggregation must be 'probabilities' or 'logits', got {aggregation!r}")
-        if problem_type != "multi_label_classification":
-            raise ValueError(f"MusicnnConfig.problem_type must be 'multi_label_classification', got {problem_type!r}")
         self.num_mel_bins = int(num_mel_bins)
         self.chunk_frames = int(chunk_frames)
         self.timbral_filters = int(timbral_filters)

@@ -16,6 +16,16 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .configuration_musicnn import MusicnnConfig
 
 
+def _check_multi_label(config, name):
+    """The taggers are multi-label (BCE loss, a sigmoid per tag in pipelines): any config accepts transformers'
+    ``problem_type`` values, and the model refuses the others when it is built (as every family here does)."""
+    if config.problem_type is None:
+        config.problem_type = "multi_label_classification"
+    elif config.problem_type != "multi_label_classification":
+        raise ValueError(f"{name} is a multi-label tagger (BCE loss); config.problem_type must be "
+                         f"'multi_label_classification' or unset, got {config.problem_type!r}")
+
+
 class MusicnnTimbral(nn.Module):
     """Vertical conv (height x width, 'same' in time) -> BN -> ReLU -> max over frequency: [B, C, T]."""
 
@@ -62,6 +72,7 @@ class MusicnnPreTrainedModel(PreTrainedModel):
 
 class MusicnnForAudioTagging(MusicnnPreTrainedModel):
     def __init__(self, config):
+        _check_multi_label(config, type(self).__name__)
         super().__init__(config)
         self.input_norm = nn.BatchNorm2d(1)
         self.timbral = nn.ModuleList(MusicnnTimbral(config.timbral_filters, h, config.timbral_width)
@@ -94,9 +105,8 @@ class MusicnnForAudioTagging(MusicnnPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        if return_dict is False:
-            return (loss, logits) if loss is not None else (logits,)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        output = SequenceClassifierOutput(loss=loss, logits=logits)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
 
 MusicnnForAudioTagging.register_for_auto_class("AutoModelForAudioClassification")

@@ -34,8 +34,6 @@ class VGGishConfig(_BaseConfig):
             raise ValueError(f"VGGishConfig.dropout must be in [0, 1), got {dropout}")
         if aggregation not in ("probabilities", "logits"):
             raise ValueError(f"VGGishConfig.aggregation must be 'probabilities' or 'logits', got {aggregation!r}")
-        if problem_type != "multi_label_classification":
-            raise ValueError(f"VGGishConfig.problem_type must be 'multi_label_classification', got {problem_type!r}")
         self.num_mel_bins = int(num_mel_bins)
         self.chunk_frames = int(chunk_frames)
         self.channels = channels

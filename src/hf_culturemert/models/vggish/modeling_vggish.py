@@ -15,6 +15,16 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .configuration_vggish import VGGishConfig
 
 
+def _check_multi_label(config, name):
+    """The taggers are multi-label (BCE loss, a sigmoid per tag in pipelines): any config accepts transformers'
+    ``problem_type`` values, and the model refuses the others when it is built (as every family here does)."""
+    if config.problem_type is None:
+        config.problem_type = "multi_label_classification"
+    elif config.problem_type != "multi_label_classification":
+        raise ValueError(f"{name} is a multi-label tagger (BCE loss); config.problem_type must be "
+                         f"'multi_label_classification' or unset, got {config.problem_type!r}")
+
+
 class VGGishBlock(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
@@ -42,6 +52,7 @@ class VGGishForAudioTagging(VGGishPreTrainedModel):
     """Input BN -> 7 VGG blocks -> global max pool -> Linear-BN-ReLU-Dropout -> output Linear ``classifier``."""
 
     def __init__(self, config):
+        _check_multi_label(config, type(self).__name__)
         super().__init__(config)
         self.input_norm = nn.BatchNorm2d(1)
         channels = [1] + list(config.channels)
@@ -65,9 +76,8 @@ class VGGishForAudioTagging(VGGishPreTrainedModel):
         loss = None
         if labels is not None:
             loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        if return_dict is False:
-            return (loss, logits) if loss is not None else (logits,)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        output = SequenceClassifierOutput(loss=loss, logits=logits)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
 
 VGGishForAudioTagging.register_for_auto_class("AutoModelForAudioClassification")
