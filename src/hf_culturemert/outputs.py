@@ -165,10 +165,11 @@ class OutputManifest:
     def owns(self, name) -> bool:
         return str(name) in self.entries and not (self.folder / name).is_symlink()
 
-    def guard(self, name):
-        """Refuse a symlink below the folder that leads out of it (whatever ``--overwrite`` says)."""
+    def guard(self, name, into=False):
+        """Refuse a symlink below the folder that leads out of it (whatever ``--overwrite`` says): one above
+        ``name``, or ``name`` itself when the command writes ``into`` it (a folder)."""
         link = escaping_symlink(self.folder, name)
-        if link is not None and link != self.folder / name:
+        if link is not None and (into or link != self.folder / name):
             raise _symlink_refusal(link, self.folder)
 
     def check(self, names):

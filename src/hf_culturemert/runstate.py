@@ -167,8 +167,9 @@ class RunFolder:
                 f"{', '.join(sorted(p.name for p in present)[:3])}{' ...' if len(present) > 3 else ''} and no "
                 f"{MANIFEST_FILE} of it); choose another {self.flag}, or pass --overwrite to write into it (files "
                 "that are not the run's are kept)")
-        for name in self.names:
-            manifest.guard(name)  # a symlink out of the folder: refused even with --overwrite
+        files = (SETTINGS_FILE, STAGES_FILE, SUMMARY_FILE)
+        for name in self.names:  # a symlink out of the folder: refused even with --overwrite
+            manifest.guard(name, into=name not in files)
         if ours:  # a user's file placed where the run keeps its own
             manifest.check([SETTINGS_FILE, STAGES_FILE, SUMMARY_FILE])
         self.ours = bool(ours)

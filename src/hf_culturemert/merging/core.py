@@ -73,8 +73,9 @@ def _prepare_output(output, overwrite, inputs):
         raise ValueError(f"Output {output} exists and is a file; pass a folder")
     if output.is_dir() and any(output.iterdir()):
         if not overwrite:
-            raise ValueError(f"Output folder {output} is not empty; pass --overwrite to replace its weights, or "
-                             "choose a new folder")
+            raise ValueError(f"Output folder {output} is not empty; pass --overwrite to replace the files a merge "
+                             "writes there (weights, config.json, preprocessor_config.json, README.md, "
+                             "merge_recipe.yaml, the remote code; other files stay), or choose a new folder")
         for pattern in _WEIGHT_FILE_PATTERNS:
             for stale in output.glob(pattern):
                 stale.unlink()

@@ -108,7 +108,9 @@ class MergeRecipe:
                 "arithmetic is always float32."})
     output: Optional[str] = field(default=None, metadata={"help": "Output folder (Hub-ready)."})
     overwrite: bool = field(default=False, metadata={
-        "help": "Replace the weights of an existing, non-empty output folder."})
+        "help": "Write into an existing, non-empty output folder, replacing the files a merge writes there "
+                "(weights, config.json, preprocessor_config.json, README.md, merge_recipe.yaml, the remote code); "
+                "other files in it stay."})
     streaming: bool = field(default=True, metadata={
         "help": "Read one tensor per input at a time and write the output tensor by tensor (peak memory ~ a few "
                 "tensors). --no_streaming loads every input first (N + 1 models of memory; for comparison)."})
@@ -132,6 +134,9 @@ class MergeRecipe:
     eval_max_epochs: Optional[int] = field(default=None, metadata={"help": "Probe epochs cap for the sweep."})
     eval_max_tracks: Optional[int] = field(default=None, metadata={"help": "Tracks per split cap for the sweep."})
     eval_device: Optional[str] = field(default=None, metadata={"help": "Device for the sweep's probing."})
+    eval_backend: Optional[str] = field(default=None, metadata={
+        "help": "CPU inference engine for the sweep's feature extraction (default auto: the fastest installed; "
+                "see hf_culturemert.backends)."})
     keep_candidates: bool = field(default=False, metadata={
         "help": "Keep every candidate model of the sweep in `<output>-lambda-sweep/` (default: delete them)."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
