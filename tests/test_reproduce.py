@@ -137,22 +137,25 @@ def test_rvq_western_teacher_is_fitted_on_the_western_clips_only(tmp_path):
     assert not (out / "models" / "base" / "teacher" / "data").exists()
 
 
-def test_shipped_pico_base_is_complete_and_matches_its_card():
+def test_shipped_pico_base_is_complete_and_matches_its_card(tmp_path):
     from hf_culturemert.export import load_model
 
     model = load_model(PICO_BASE_DIR)
     assert (model.config.hidden_size, model.config.num_hidden_layers) == (64, 4)
     for name in ("model.safetensors", "pretraining_heads.safetensors", TEACHER_FILE, "trainer_state.json",
-                 "pretraining_complete.json", "configuration_mert.py", "modeling_mert.py"):
+                 "pretraining_complete.json"):
         assert (PICO_BASE_DIR / name).is_file(), name
     settings = json.loads((PICO_BASE_DIR / "pretraining_complete.json").read_text())
     state = json.loads((PICO_BASE_DIR / "trainer_state.json").read_text())
     assert state["global_step"] == settings["max_steps"] >= 1000
     assert f"{settings['max_steps']} steps" in (PICO_BASE_DIR / "README.md").read_text()
-    # its Hub code files are the package's own (save_pretrained copied them): regenerate the folder if this fails
+    # no second copy of the remote code ships with it: the package's classes load it, and save_pretrained writes the
+    # package's own files wherever a Hub-ready folder is made from it
+    assert not list(PICO_BASE_DIR.glob("*.py"))
+    model.save_pretrained(tmp_path)
     package = Path(__file__).resolve().parents[1] / "src" / "hf_culturemert" / "models" / "mert"
     for name in ("configuration_mert.py", "modeling_mert.py"):
-        assert (PICO_BASE_DIR / name).read_text() == (package / name).read_text(), name
+        assert (tmp_path / name).read_text() == (package / name).read_text(), name
 
 
 def test_dry_run_plans_the_95m_study_without_downloading():
