@@ -30,7 +30,7 @@ from pathlib import Path
 
 from _results import save, tables_from_markdown
 
-TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
+from hf_culturemert.constants import TRADITIONS
 METRICS = {"roc_auc": "ROC-AUC", "average_precision": "mAP"}
 MIN_GAIN = 0.005  # half a point: below it, the share of a gain that a merged model keeps is not reported
 

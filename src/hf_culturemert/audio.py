@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .constants import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
-SAMPLING_RATE = 24000
 MIN_SAMPLES = 400  # one MERT frame (the CNN's receptive field)
 SILENCE_PEAK = 1e-5
 DURATION_TOLERANCE_SECONDS = 0.25  # decoded vs. header duration: larger gaps are warned about

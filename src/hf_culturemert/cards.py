@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+from .constants import TRADITIONS
+
 logger = logging.getLogger(__name__)
 
 TEMPLATES_ENV = "CULTUREMERT_CARD_TEMPLATES"
@@ -34,7 +36,6 @@ METRICS = {  # key in results -> (model-index type, display name, metric config)
 }
 DEFAULT_BASE_MODEL = "m-a-p/MERT-v1-95M"
 DEFAULT_LICENSE = "cc-by-nc-4.0"
-CULTURE_DATASETS = ("lyra", "makam", "hindustani", "carnatic")
 RESULT_DATASET_ORDER = ("makam", "hindustani", "carnatic", "lyra", "fma", "mtat")
 
 MERT_BIBTEX = """@misc{li2023mert,
@@ -214,7 +215,7 @@ def render_model_card(kind: str, **info):
     if datasets is None:
         from .data.registry import get_dataset_info
 
-        datasets = [get_dataset_info(name).repo_id for name in CULTURE_DATASETS]
+        datasets = [get_dataset_info(name).repo_id for name in TRADITIONS]
     results = load_results(info.pop("results", None))
     results_key = _pick_model_key(results, [info.pop("results_model", None), model_name, repo_id])
     if results["results"] and results_key is None:

@@ -17,3 +17,6 @@ DUNYA_TRADITIONS = ("makam", "hindustani", "carnatic")
 
 EVALUATION_DATASETS = TRADITIONS + ("fma", "mtat")
 """The six datasets the paper evaluates on: the four traditions, FMA-medium and MagnaTagATune."""
+
+CQT_IMPLEMENTATIONS = ("trimmed", "multirate", "nnaudio")
+"""``CQTTeacher(implementation=...)``: the pre-training settings check it without importing torch."""

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .constants import SAMPLING_RATE
 from .demo_arguments import (DEFAULT_MODELS, HEADS_ENV, MAX_SECONDS_ENV, MODELS_ENV, OFFLINE_ENV,  # noqa: F401
                              DemoArguments)
 
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 HEADS_FILE = "heads.safetensors"
 HEADS_META = "heads.json"
 TINY_PREFIX = "tiny--"
-SAMPLING_RATE = 24000
 
 
 def model_slug(model_id: str) -> str:

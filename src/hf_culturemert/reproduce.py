@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
+from .constants import TRADITIONS
+
 logger = logging.getLogger(__name__)
 
-TRADITIONS = ["lyra", "makam", "hindustani", "carnatic"]
 PRESETS = ("miniature", "culturemert-95m")
 MINIATURE_TEACHERS = ("rvq", "rvq-western", "random-encodec")
 # the rvq teacher's k-means pool: the base's western clips plus this many train clips of every tradition (a general

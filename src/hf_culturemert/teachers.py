@@ -19,13 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pretraining.checks import CQT_IMPLEMENTATIONS
+from .constants import CQT_IMPLEMENTATIONS, SAMPLING_RATE
 
 logger = logging.getLogger(__name__)
 
 ENCODEC_24KHZ = "facebook/encodec_24khz"
 HOP_LENGTH = 320
-SAMPLING_RATE = 24000
 
 # nnAudio CQT parameters of MERT (yizhilll/MERT mert_model.py)
 CQT_PARAMETERS = dict(sr=SAMPLING_RATE, hop_length=HOP_LENGTH, fmin=32.7, n_bins=336, bins_per_octave=48,

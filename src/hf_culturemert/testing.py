@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from .constants import SAMPLING_RATE
 from .models.mert.configuration_mert import MERTConfig
 
 
@@ -27,7 +28,7 @@ def tiny_mert_config(**overrides):
     return MERTConfig(**values)
 
 
-def sine_wave(seconds=1.0, frequency=440.0, sampling_rate=24000, amplitude=0.5, seed=None):
+def sine_wave(seconds=1.0, frequency=440.0, sampling_rate=SAMPLING_RATE, amplitude=0.5, seed=None):
     """A float32 sine (plus a little noise when ``seed`` is given): deterministic stand-in audio."""
     t = np.arange(int(round(seconds * sampling_rate)), dtype=np.float64) / sampling_rate
     wave = amplitude * np.sin(2 * math.pi * frequency * t)
@@ -44,7 +45,7 @@ def random_model(config=None, seed=0, model_class=None):
     return (model_class or MERTModel)(config or tiny_mert_config()).eval()
 
 
-def write_tone_corpus(path, counts=(24, 12, 12), seconds=1.5, sampling_rate=24000, seed=0, mix_all=True):
+def write_tone_corpus(path, counts=(24, 12, 12), seconds=1.5, sampling_rate=SAMPLING_RATE, seed=0, mix_all=True):
     """A ``DatasetDict`` folder (train/validation/test) whose three tags are audible to any model: ``low`` (220 Hz
     sine), ``high`` (1760 Hz sine) and ``noise``. Clips are multi-label mixes; every tag has positives in every split.
     ``mix_all=False`` never switches on all three at once (the tag after the guaranteed one is off)."""

@@ -4,6 +4,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import List
 
+from ..constants import EVALUATION_DATASETS
 from ..probing.arguments import ProbeArguments
 
 
@@ -11,7 +12,7 @@ from ..probing.arguments import ProbeArguments
 class EvaluateCommandArguments:
     models: List[str] = field(default_factory=list, metadata={
         "help": "Models: folders, Hub ids or short names; 'name=path' sets the table name."})
-    datasets: List[str] = field(default_factory=lambda: ["lyra", "makam", "hindustani", "carnatic", "fma", "mtat"],
+    datasets: List[str] = field(default_factory=lambda: list(EVALUATION_DATASETS),
                                 metadata={"help": "Registry names or dataset folders (default: the six of the paper)."})
     output: str = field(default="evaluation", metadata={
         "help": "Output folder: results.md, results.json, layers.png."})

@@ -18,6 +18,8 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..constants import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CROP_SECONDS = 5.0
@@ -138,7 +140,7 @@ def _emit(batch_out, chunk, row, keep):
 
 
 def random_crops(batch: dict, crop_seconds: float = DEFAULT_CROP_SECONDS, min_seconds: float = DEFAULT_MIN_SECONDS,
-                 sampling_rate: int = 24000, seed: int = 0, crops_per_track: int = 1,
+                 sampling_rate: int = SAMPLING_RATE, seed: int = 0, crops_per_track: int = 1,
                  keep_columns: Sequence[str] = (), stats: Optional[ChunkStats] = None) -> dict:
     """Batched map function: ``crops_per_track`` random crops of ``crop_seconds`` per track (pre-training).
 
@@ -159,7 +161,7 @@ def random_crops(batch: dict, crop_seconds: float = DEFAULT_CROP_SECONDS, min_se
 
 
 def fixed_windows(batch: dict, window_seconds: float = DEFAULT_WINDOW_SECONDS, hop_seconds: Optional[float] = None,
-                  min_seconds: Optional[float] = None, sampling_rate: int = 24000,
+                  min_seconds: Optional[float] = None, sampling_rate: int = SAMPLING_RATE,
                   keep_columns: Sequence[str] = DEFAULT_KEEP, stats: Optional[ChunkStats] = None) -> dict:
     """Batched map function: consecutive windows (probing); a track shorter than a window is one shorter window.
 
@@ -204,7 +206,7 @@ def _map(dataset, function, batch_size, map_kwargs, **kwargs):
 
 
 def crop_dataset(dataset, crop_seconds: float = DEFAULT_CROP_SECONDS, min_seconds: float = DEFAULT_MIN_SECONDS,
-                 sampling_rate: int = 24000, seed: int = 0, crops_per_track: int = 1,
+                 sampling_rate: int = SAMPLING_RATE, seed: int = 0, crops_per_track: int = 1,
                  keep_columns: Sequence[str] = (), batch_size: int = 16, **map_kwargs):
     """``random_crops`` mapped over a ``Dataset`` or ``IterableDataset`` (source columns dropped).
 
@@ -216,7 +218,7 @@ def crop_dataset(dataset, crop_seconds: float = DEFAULT_CROP_SECONDS, min_second
 
 
 def window_dataset(dataset, window_seconds: float = DEFAULT_WINDOW_SECONDS, hop_seconds: Optional[float] = None,
-                   min_seconds: Optional[float] = None, sampling_rate: int = 24000,
+                   min_seconds: Optional[float] = None, sampling_rate: int = SAMPLING_RATE,
                    keep_columns: Sequence[str] = DEFAULT_KEEP, batch_size: int = 16, **map_kwargs):
     """``fixed_windows`` mapped over a ``Dataset`` or ``IterableDataset`` (source columns dropped)."""
     return _map(dataset, fixed_windows, batch_size, map_kwargs, window_seconds=window_seconds,
@@ -225,7 +227,7 @@ def window_dataset(dataset, window_seconds: float = DEFAULT_WINDOW_SECONDS, hop_
 
 
 def iter_random_crops(examples: Iterable[dict], crop_seconds: float = DEFAULT_CROP_SECONDS,
-                      min_seconds: float = DEFAULT_MIN_SECONDS, sampling_rate: int = 24000, seed: int = 0,
+                      min_seconds: float = DEFAULT_MIN_SECONDS, sampling_rate: int = SAMPLING_RATE, seed: int = 0,
                       crops_per_track: int = 1, keep_columns: Sequence[str] = (),
                       stats: Optional[ChunkStats] = None) -> Iterator[dict]:
     """Iterator version of ``random_crops`` over any iterable of examples (map-style or streaming dataset)."""
@@ -239,7 +241,7 @@ def iter_random_crops(examples: Iterable[dict], crop_seconds: float = DEFAULT_CR
 
 
 def iter_windows(examples: Iterable[dict], window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 hop_seconds: Optional[float] = None, min_seconds: Optional[float] = None, sampling_rate: int = 24000,
+                 hop_seconds: Optional[float] = None, min_seconds: Optional[float] = None, sampling_rate: int = SAMPLING_RATE,
                  keep_columns: Sequence[str] = DEFAULT_KEEP, stats: Optional[ChunkStats] = None) -> Iterator[dict]:
     """Iterator version of ``fixed_windows``."""
     for row in examples:

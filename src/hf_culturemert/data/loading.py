@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+from ..constants import SAMPLING_RATE
 from .hub_layout import SPLITS, is_hub_folder, multi_hot, read_vocabulary, shard_paths
 from .registry import get_dataset_info
 
@@ -41,7 +42,7 @@ def load_tradition(
     name: str,
     split: str = "train",
     repo_id: Union[str, Path, None] = None,
-    sampling_rate: int = 24000,
+    sampling_rate: int = SAMPLING_RATE,
     streaming: bool = False,
     vocabulary: Optional[Sequence[str]] = None,
     **load_kwargs,

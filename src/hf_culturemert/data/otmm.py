@@ -24,7 +24,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .registry import resource_path
+from .metadata import resource_path
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,10 @@ import dataclasses
 import json
 import os
 from functools import lru_cache
-from importlib import resources
 from typing import Optional
+
+from ..constants import SYNTHETIC_TRADITIONS
+from .metadata import CULTUREMERT_CITATION, SYNTHETIC_CITATION, real_vocabularies, resource_path  # noqa: F401
 
 HUB_ORG_ENV = "CULTUREMERT_HUB_ORG"
 DEFAULT_HUB_ORG = "culturemert"
@@ -18,16 +20,6 @@ DEFAULT_HUB_ORG = "culturemert"
 def hub_org() -> str:
     """The Hub organisation that default repo ids live under (``$CULTUREMERT_HUB_ORG``, default ``culturemert``)."""
     return os.environ.get(HUB_ORG_ENV, DEFAULT_HUB_ORG)
-
-
-def resource_path(*parts):
-    """Path of a packaged metadata file, e.g. ``resource_path("splits", "makam", "train.txt")``."""
-    return resources.files("hf_culturemert").joinpath("resources", "data", *parts)
-
-
-@lru_cache(maxsize=None)
-def _vocabularies() -> dict:
-    return json.loads(resource_path("tags", "vocabularies.json").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=None)
@@ -68,13 +60,6 @@ CCML_CITATION = """@inproceedings{papaioannou2023west,
   year={2023}
 }"""
 
-CULTUREMERT_CITATION = """@article{kanatas2025culturemert,
-  title={CultureMERT: Continual Pre-Training for Cross-Cultural Music Representation Learning},
-  author={Kanatas, Angelos-Nikolaos and Papaioannou, Charilaos and Potamianos, Alexandros},
-  journal={arXiv preprint arXiv:2506.17818},
-  year={2025}
-}"""
-
 LYRA_CITATION = """@inproceedings{papaioannou2022lyra,
   title={A Dataset for Greek Traditional and Folk Music: Lyra},
   author={Papaioannou, Charilaos and Valiantzas, Ioannis and Giannakopoulos, Theodoros and Kaliakatsos-Papakostas, Maximos and Potamianos, Alexandros},
@@ -110,14 +95,12 @@ MTAT_CITATION = """@inproceedings{law2009evaluation,
   year={2009}
 }"""
 
-SYNTHETIC_CITATION = CULTUREMERT_CITATION
-
 DUNYA_AUDIO = ("CompMusic Dunya (https://dunya.compmusic.upf.edu): an account, an approved audio-access request and "
                "the API token from the profile page; `dataset_scripts/dunya.py` fetches metadata and mp3s by MBID.")
 
 
 def _real_registry() -> dict:
-    vocab = _vocabularies()
+    vocab = real_vocabularies()
     entries = [
         DatasetInfo(
             name="lyra", pretty_name="Lyra (Greek traditional and folk music)", repo_name="lyra",
@@ -176,10 +159,10 @@ def _otmm_entry() -> DatasetInfo:
 
 
 def _synthetic_registry() -> dict:
-    from .synthetic import TRADITIONS, tradition_vocabulary
+    from .synthetic import tradition_vocabulary
 
     out = {}
-    for tradition in TRADITIONS:
+    for tradition in SYNTHETIC_TRADITIONS:
         out[f"synthetic-{tradition}"] = DatasetInfo(
             name=f"synthetic-{tradition}", pretty_name=f"CultureMERT synthetic corpus: {tradition}",
             repo_name=f"synthetic-{tradition}", tags=tuple(tradition_vocabulary(tradition)),

@@ -36,12 +36,12 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import signal
 
+from ..constants import SAMPLING_RATE, SYNTHETIC_TRADITIONS
 from ..outputs import OutputExistsError, ensure_writable_dir
 
 logger = logging.getLogger(__name__)
 
-SAMPLING_RATE = 24000
-TRADITIONS = ("western", "lyra", "makam", "hindustani", "carnatic")
+TRADITIONS = SYNTHETIC_TRADITIONS
 DEFAULT_CLIPS_PER_SPLIT = {"train": 48, "validation": 12, "test": 12}
 DEFAULT_CLIP_SECONDS = 8.0
 SPLIT_INDEX = {"train": 0, "validation": 1, "test": 2}
@@ -249,9 +249,9 @@ def tradition_vocabulary(tradition: str) -> list:
         return ["classical", "rock", "techno", "ambient", "pop", "guitar", "piano", "violin", "cello", "flute",
                 "harpsichord", "synth", "drums", "vocal", "no vocals", "fast", "slow"]
     emitted = set(_emittable_tags(tradition))
-    from .registry import _vocabularies
+    from .metadata import real_vocabularies
 
-    real = _vocabularies()[tradition]["tags"]
+    real = real_vocabularies()[tradition]["tags"]
     return [tag for tag in real if tag in emitted]
 
 
@@ -807,7 +807,7 @@ def _settings(tradition, seed, clips_per_split, clip_seconds, sampling_rate):
 
 def _card(tradition, vocabulary, settings):
     from .hub_layout import CardInfo
-    from .registry import SYNTHETIC_CITATION
+    from .metadata import SYNTHETIC_CITATION
 
     families = sorted({tag.split("--")[0] for tag in vocabulary if "--" in tag}) or ["genre", "instrument", "tempo"]
     description = (

@@ -6,12 +6,13 @@ before importing anything heavy, so that a bad value answers in a fraction of a 
 
 import math
 
+from ..constants import CQT_IMPLEMENTATIONS
+
 CHECKED_SETTINGS = ("mask_prob", "mask_length", "mixup_probability", "mixup_min_segments", "mixup_max_segments",
                     "mixup_min_seconds", "mixup_max_seconds", "min_crop_seconds", "crop_seconds",
                     "replay_probability", "use_codebook_loss", "use_cqt_loss", "learning_rate",
                     "per_device_train_batch_size", "lora_rank", "streaming", "max_steps", "precompute_codes",
                     "remove_unused_columns", "cqt_implementation")
-CQT_IMPLEMENTATIONS = ("trimmed", "multirate", "nnaudio")  # teachers.CQTTeacher(implementation=...)
 
 
 def _number(value):

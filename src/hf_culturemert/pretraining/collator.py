@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..constants import SAMPLING_RATE
 from ..models.mert.modeling_mert import compute_span_mask, conv_output_lengths
 from ..teachers import HOP_LENGTH, align_frames
 
@@ -73,7 +74,7 @@ class MERTPretrainingCollator:
 
     conv_kernel: tuple = (10, 3, 3, 3, 3, 2, 2)
     conv_stride: tuple = (5, 2, 2, 2, 2, 2, 2)
-    sampling_rate: int = 24000
+    sampling_rate: int = SAMPLING_RATE
     crop_seconds: float = 5.0
     min_crop_seconds: float = 3.0
     apply_mask: bool = True

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
 KEEP_COLUMNS = ("id", "audio", "duration")
 
 
-def sine_corpus(num_clips=16, seed=0, min_seconds=1.0, max_seconds=2.0, sampling_rate=24000, name="sine"):
+def sine_corpus(num_clips=16, seed=0, min_seconds=1.0, max_seconds=2.0, sampling_rate=SAMPLING_RATE, name="sine"):
     """A small synthetic corpus of harmonic tones + noise (WAV bytes), for the tiny recipe and tests."""
     import soundfile as sf
     from datasets import Audio, Dataset, Features, Value
@@ -39,7 +41,7 @@ def sine_corpus(num_clips=16, seed=0, min_seconds=1.0, max_seconds=2.0, sampling
     return Dataset.from_dict({"id": ids, "audio": audio, "duration": durations}, features=features)
 
 
-def _load_one(spec, split="train", data_root=None, streaming=False, audio_column="audio", sampling_rate=24000):
+def _load_one(spec, split="train", data_root=None, streaming=False, audio_column="audio", sampling_rate=SAMPLING_RATE):
     """One corpus from a spec: ``sine:N[:seed]``, a local dataset folder, or a registry name."""
     import datasets
 
@@ -131,7 +133,7 @@ def build_train_dataset(args):
     return main
 
 
-def precompute_codes(dataset, teacher, sampling_rate=24000, batch_size=4, codes_column="codec_codes",
+def precompute_codes(dataset, teacher, sampling_rate=SAMPLING_RATE, batch_size=4, codes_column="codec_codes",
                      cache_name=None):
     """Add whole-track EnCodec codes (int16 ``[K, ceil(S/320)]``) with ``datasets.map`` (cached by fingerprint).
 

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from ..constants import SAMPLING_RATE
 from ..teachers import CQTTeacher, model_frames
 
 BINS_PER_OCTAVE = 48
@@ -32,7 +33,7 @@ class HandcraftedConfig:
 
     model_type = "handcrafted-cqt-statistics"
 
-    def __init__(self, sample_rate=24000, rhythm_lags=RHYTHM_LAGS):
+    def __init__(self, sample_rate=SAMPLING_RATE, rhythm_lags=RHYTHM_LAGS):
         self.sample_rate = sample_rate
         self.rhythm_lags = rhythm_lags
         self.receptive_field = 400

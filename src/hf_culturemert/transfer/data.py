@@ -17,10 +17,11 @@ import zlib
 import numpy as np
 import torch
 
+from ..constants import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
 MEL_RATE = 16000
-MERT_RATE = 24000
 
 
 def max_seconds_of(name):
@@ -77,7 +78,7 @@ def load_inputs(dataset, split, family, extractor, data_root=None, max_seconds=N
         ds = ds.select(range(min(int(max_tracks), len(ds))))
     if tags is None:
         tags = [f"tag_{i}" for i in range(len(ds[0]["labels"]))]
-    rate = MERT_RATE if family == "mert" else MEL_RATE
+    rate = SAMPLING_RATE if family == "mert" else MEL_RATE
     ds = ds.cast_column("audio", datasets.Audio(sampling_rate=rate))
     represent = _representation(family, extractor, device)
     limit = int(max_seconds * rate) if max_seconds else None

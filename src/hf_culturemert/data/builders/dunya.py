@@ -27,13 +27,13 @@ from dataclasses import field
 from pathlib import Path
 from typing import Optional
 
+from ...constants import DUNYA_TRADITIONS as TRADITIONS
 from ..hub_layout import CardInfo, SkipExample, multi_hot
 from ..registry import DATASETS, resource_path
 from .common import BuildArguments, audio_value, build, decode, limited, maybe_push, top_n_tags
 
 logger = logging.getLogger(__name__)
 
-TRADITIONS = ("makam", "hindustani", "carnatic")
 DEFAULT_BASE_URL = "https://dunya.compmusic.upf.edu"
 TOKEN_ENV = "DUNYA_TOKEN"
 TOKEN_HELP = ("Dunya needs an API token: create an account at https://dunya.compmusic.upf.edu, request access to the "

@@ -1,0 +1,31 @@
+"""The package's import layers hold: no upward import, no circle (contracts in ``.importlinter``, see
+docs/architecture.md), and every top-level module has its place in the layers."""
+
+import configparser
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / ".importlinter"
+
+
+def test_import_contracts_are_kept():
+    lint = Path(sys.executable).with_name("lint-imports")
+    run = subprocess.run([str(lint), "--config", str(CONFIG), "--no-cache"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert "Contracts: 2 kept, 0 broken." in run.stdout, run.stdout[-6000:] + run.stderr[-2000:]
+    assert run.returncode == 0
+
+
+def test_every_top_level_module_has_a_layer():
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    layered = set(re.findall(r"hf_culturemert\.(\w+)", parser["importlinter:contract:layers"]["layers"]))
+    package = ROOT / "src" / "hf_culturemert"
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    missing = sorted(modules - layered)
+    assert not missing, f"place {missing} in a layer of .importlinter (and docs/architecture.md)"
+    assert not layered - modules, f".importlinter names modules that do not exist: {sorted(layered - modules)}"
