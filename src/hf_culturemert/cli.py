@@ -24,12 +24,6 @@ COMMANDS = {
 }
 
 
-# commands whose parser (hf_culturemert.commands.make_parser) registers the Auto classes itself once the arguments
-# parsed, so that their argument errors answer without importing torch
-_REGISTER_AFTER_PARSING = {"embed", "synthesize", "probe", "evaluate", "push", "merge", "pretrain", "transfer",
-                           "reproduce", "demo", "convert-fairseq"}
-
-
 def _usage():
     lines = ["usage: culturemert <command> [options]", "", "commands:"]
     lines += [f"  {name:<16} {text}" for name, text in COMMANDS.items()]
@@ -60,10 +54,8 @@ def main(argv=None):
     if name not in COMMANDS:
         sys.stderr.write(f"culturemert: unknown command {name!r}\n\n{_usage()}\n")
         return 2
-    if name not in _REGISTER_AFTER_PARSING and not any(a in ("-h", "--help") for a in argv[1:]):
-        import hf_culturemert
-
-        hf_culturemert.register_auto_classes()  # deferred by the package while the command line starts
+    # every command's parser (hf_culturemert.commands.make_parser) registers the Auto classes once its arguments
+    # parsed, so that argument errors answer without importing torch
     from . import runstate
     from .outputs import is_disk_full
 
