@@ -31,10 +31,27 @@ def _source_name(source):
 def load_audio(source, sampling_rate=SAMPLING_RATE, start_seconds=None, end_seconds=None, allow_silent=False):
     """Decode a file (any ffmpeg format), raw bytes, or a ``datasets`` audio dict to a mono float32 array.
 
-    The signal is down-mixed to mono and resampled to ``sampling_rate`` by the decoder. ``start_seconds`` /
-    ``end_seconds`` cut a time range (used for Lyra's time-stamped cuts of longer videos).
-    Raises FileNotFoundError for a missing path and ValueError, naming the source, for undecodable, empty or silent
-    audio.
+    The signal is down-mixed to mono and resampled to ``sampling_rate`` by the decoder.
+
+    Args:
+        source: a path, raw bytes, or a ``datasets`` ``Audio`` value (decoded or not).
+        sampling_rate: the rate to decode to (MERT's 24 kHz by default).
+        start_seconds: start of a time range to cut (Lyra's time-stamped cuts of longer videos).
+        end_seconds: end of that range.
+        allow_silent: accept an all-zero recording (refused by default: it gives meaningless features).
+
+    Returns:
+        A mono float32 numpy array at ``sampling_rate``.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: the audio is undecodable, empty or silent; the message names the source.
+
+    Example:
+        ```python
+        wave = load_audio("taksim.mp3")          # float32, 24 kHz, mono
+        part = load_audio("video.m4a", start_seconds=30, end_seconds=60)
+        ```
     """
     if isinstance(source, dict):  # datasets' decoded or undecoded Audio value
         if source.get("array") is not None:
@@ -169,8 +186,21 @@ def _check_loaded(array, name, allow_silent):
 def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resample=True, check_silence=False):
     """Validate a waveform and bring it to ``target_rate``: returns float32 [S] or [B, S] (a batch of mono clips).
 
-    ``sampling_rate`` is required: MERT silently gives wrong features at the wrong rate. A different rate is
-    resampled (logged) or, with ``resample=False``, refused with the expected rate in the message.
+    ``sampling_rate`` is required: MERT silently gives wrong features at the wrong rate.
+
+    Args:
+        waveform: samples as a numpy array, torch tensor or list; mono [S], a batch [B, S], or soundfile's
+            ``(samples, channels)`` layout (up to 8 channels, down-mixed).
+        sampling_rate: the rate of ``waveform`` in Hz.
+        target_rate: the rate the model expects.
+        resample: resample another rate (logged); ``False`` refuses it, naming the expected rate.
+        check_silence: refuse an all-zero waveform.
+
+    Returns:
+        A float32 torch tensor [S] or [B, S] at ``target_rate``.
+
+    Raises:
+        ValueError: empty input, fewer than 400 samples (one frame), NaN/inf, a wrong rate with ``resample=False``.
     """
     if sampling_rate is None:
         raise ValueError(f"`sampling_rate` is required; MERT expects {target_rate} Hz audio")

@@ -50,8 +50,23 @@ def write_remote_code(folder):
 
 
 def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard_size="5GB"):
-    """``model.save_pretrained(folder)`` plus ``README.md`` (when ``card_text`` is given) and ``extra_files``
-    (file name -> text, e.g. a merge recipe); returns the folder."""
+    """``model.save_pretrained(folder)`` plus a card and extra files: a Hub-ready folder.
+
+    Args:
+        model: any model with ``save_pretrained`` (its remote code and ``auto_map`` are written by transformers).
+        folder: the output folder (created).
+        card_text: the model card, written as ``README.md`` when given.
+        extra_files: file name -> text, written beside the weights (e.g. a merge recipe).
+        max_shard_size: passed to ``save_pretrained``.
+
+    Returns:
+        The folder, as a ``Path``.
+
+    Example:
+        ```python
+        save_model_folder(model, "my-model", card_text=render_model_card("continual", ...))
+        ```
+    """
     folder = Path(folder)
     model.save_pretrained(folder, max_shard_size=max_shard_size)
     if card_text is not None:
@@ -66,9 +81,25 @@ def save_model_folder(model, folder, card_text=None, extra_files=None, max_shard
 
 
 def tagging_model(backbone, tags, use_weighted_layer_sum=True, **config_overrides):
-    """A ``MERTForAudioTagging`` on ``backbone`` (a model, folder, Hub id or short name) for the tag vocabulary
-    ``tags``: ``id2label``/``label2id`` carry the tag names and ``problem_type`` is multi-label, so the saved folder
-    works with ``pipeline("audio-classification", trust_remote_code=True)`` (independent sigmoid scores)."""
+    """A multi-label ``MERTForAudioTagging`` on a backbone, with the tag names as labels.
+
+    ``id2label``/``label2id`` carry the tag names and ``problem_type`` is multi-label, so the saved folder works with
+    ``pipeline("audio-classification", trust_remote_code=True)`` (independent sigmoid scores).
+
+    Args:
+        backbone: a ``MERTModel``, a folder, a Hub id or a short name (``culturemert-95m`` ...).
+        tags: the tag vocabulary, one output per tag (names must be unique).
+        use_weighted_layer_sum: feed the head a learnt softmax-weighted sum of all layers (MARBLE's probe input).
+        **config_overrides: more config fields.
+
+    Returns:
+        The tagger, its backbone weights copied from ``backbone`` and its head freshly initialised.
+
+    Example:
+        ```python
+        tagger = tagging_model("culturemert-95m", get_vocabulary("makam"))
+        ```
+    """
     from .models.mert.modeling_mert import MERTForAudioTagging
 
     tags = [str(tag) for tag in tags]
@@ -96,10 +127,30 @@ def resolve_model_id(name_or_path):
 
 
 def load_model(name_or_path, model_class=MERTModel, revision=None, **kwargs):
-    """Load a MERT checkpoint (local folder, Hub id or short name) with the package's classes.
+    """Load a MERT checkpoint with the package's classes.
 
     The package's own code is used (no ``trust_remote_code``), so published checkpoints whose remote code fails
     on current transformers load fine. Legacy ``weight_g``/``weight_v`` names and ``.bin`` files are accepted.
+
+    Args:
+        name_or_path: a local folder, a Hub id, or a short name: ``mert-v1-95m``, ``mert-v1-330m``,
+            ``culturemert-95m``, ``culturemert-ta-95m``.
+        model_class: the class to load (``MERTModel``, ``MERTForPreTraining`` or ``MERTForAudioTagging``).
+        revision: a Hub revision (branch, tag or commit).
+        **kwargs: passed to ``from_pretrained`` (``torch_dtype``, ``attn_implementation`` ...).
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        FileNotFoundError: a local folder without ``config.json``.
+        ValueError: no such local folder and the Hub is unreachable; one line, naming a local folder or
+            ``tiny-random`` as the way out.
+
+    Example:
+        ```python
+        model = load_model("culturemert-95m")
+        ```
     """
     source = resolve_model_id(name_or_path)
     path = Path(source)

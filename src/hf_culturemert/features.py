@@ -20,11 +20,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FeatureOutput:
-    """Per-window and pooled features of one recording.
+    """Per-window and pooled features of one recording, as returned by :func:`extract_features`.
 
-    window_features: [num_layers, num_windows, hidden] mean over each window's frames.
-    pooled: [num_layers, hidden] mean over the recording (windows weighted by their number of frames).
-    window_starts / window_ends: seconds. layers: hidden-state indices (0 = CNN + positional conv embedding output).
+    Attributes:
+        window_features: [num_layers, num_windows, hidden], the mean over each window's frames.
+        pooled: [num_layers, hidden], the mean over the recording (windows weighted by their number of frames).
+        window_starts: each window's start, in seconds.
+        window_ends: each window's end, in seconds.
+        layers: the hidden-state indices kept (0 = the CNN + positional conv embedding output).
+        frames_per_second: the model's frame rate (75 for MERT-v1).
+        frame_counts: the number of frames in each window.
     """
 
     window_features: torch.Tensor
