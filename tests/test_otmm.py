@@ -135,3 +135,11 @@ def test_builder_errors_are_one_line(tmp_path, capsys):
     assert cli_main(OTMMArguments, build_otmm, ["--output_dir", str(tmp_path / "c"), "--otmm_dir",
                                                 str(tmp_path / "nowhere"), "--original_tonics"], "otmm") == 1
     assert "otmm_makam_recognition_dataset" in capsys.readouterr().err
+
+
+def test_top1_accuracy_is_the_share_of_examples_whose_best_tag_is_theirs():
+    from hf_culturemert.metrics import tagging_metrics
+
+    scores = [[0.9, 0.1, 0.0], [0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [0.4, 0.6, 0.3]]
+    references = [[1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 1]]
+    assert tagging_metrics(scores, references)["top1_accuracy"] == pytest.approx(0.5)

@@ -310,7 +310,7 @@ def summarize_grid(results, learning_rates):
     best_lr = max(per_lr, key=lambda k: (np.nan_to_num(per_lr[k]["validation_roc_auc"], nan=-1.0), -k))
     runs = [r for r in results if r["learning_rate"] == best_lr]
     test = {}
-    for key in ("roc_auc", "average_precision", "micro_f1", "macro_f1"):
+    for key in ("roc_auc", "average_precision", "micro_f1", "macro_f1", "top1_accuracy"):
         values = np.array([r["test"][key] for r in runs], dtype=np.float64)
         test[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                      "values": values.tolist()}
@@ -321,7 +321,8 @@ def summarize_grid(results, learning_rates):
         "per_learning_rate": {str(k): v for k, v in per_lr.items()},
         "seeds": [{"seed": r["seed"], "validation_roc_auc": r["validation_roc_auc"], "best_epoch": r["best_epoch"],
                    "epochs": r["epochs"], "test": {k: r["test"][k] for k in ("roc_auc", "average_precision",
-                                                                             "micro_f1", "macro_f1")},
+                                                                             "micro_f1", "macro_f1",
+                                                                             "top1_accuracy")},
                    "per_tag": r["test"]["per_tag"], "skipped_tags": r["test"]["skipped_tags"]} for r in runs],
     }
     weights = [r["layer_weights"] for r in runs if r["layer_weights"] is not None]

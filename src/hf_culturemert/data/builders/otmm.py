@@ -152,3 +152,80 @@ def build_otmm(args: OTMMArguments) -> BuildSummary:
                     rows_per_shard=args.rows_per_shard, item_id=lambda r: r.mbid, progress=not args.no_progress,
                     retry_failed=args.retry_failed)
     return maybe_push(summary, args)
+
+
+# the miniature study's real-makam data: one excerpt per recording, from the shipped subset (see build_otmm_clips)
+MINIATURE_PER_MAKAM = {"train": 20, "validation": 5, "test": 10}  # validation and test: whole folds 2 and 0-1
+MINIATURE_CLIP_SECONDS = 8.0
+CLIPS_SETTINGS_FILE = "otmm_clips.json"
+
+
+def build_otmm_clips(output_dir, seed: int = 0, per_makam: Optional[dict] = None,
+                     clip_seconds: float = MINIATURE_CLIP_SECONDS, sampling_rate: int = 24000,
+                     progress: bool = True):
+    """``output_dir/otmm``: short tonic-normalised excerpts of the shipped OTMM melodies, for the miniature study.
+
+    ``per_makam[split]`` recordings of every makam (drawn by ``seed``) from the split's folds (train 3-9, validation
+    2, test 0-1); by default 20 / 5 / 10, i.e. all of validation and test. One excerpt of ``clip_seconds`` per recording, starting at a voiced frame
+    drawn by ``seed`` among those that leave a whole excerpt. A folder made with other settings is refused.
+    """
+    import json
+    from pathlib import Path
+
+    folder = Path(output_dir) / "otmm"
+    per_makam = dict(per_makam or MINIATURE_PER_MAKAM)
+    settings = {"seed": int(seed), "per_makam": per_makam, "clip_seconds": float(clip_seconds),
+                "sampling_rate": int(sampling_rate), "source": "shipped subset"}
+    marker = folder / CLIPS_SETTINGS_FILE
+    if marker.is_file():
+        previous = json.loads(marker.read_text(encoding="utf-8"))
+        if previous != settings:
+            raise ValueError(f"{folder} holds OTMM excerpts made with other settings ({previous}); choose another "
+                             "output folder")
+    elif folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder} exists and was not written by build_otmm_clips (no {CLIPS_SETTINGS_FILE}); "
+                         "choose another output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+
+    subset = otmm.load_subset()
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 29]))
+    splits = {split: [] for split in otmm.SPLIT_FOLDS}
+    for makam in otmm.MAKAMS:
+        for split, folds in otmm.SPLIT_FOLDS.items():
+            members = [i for i in range(len(subset)) if subset.makams[i] == makam and int(subset.folds[i]) in folds]
+            if per_makam[split] < len(members):
+                members = sorted(rng.choice(members, size=per_makam[split], replace=False))
+            splits[split].extend(int(i) for i in members)
+    frames = int(round(clip_seconds / subset.hop_seconds))
+    starts = {}
+    for split in splits:
+        for i in splits[split]:
+            voiced = np.flatnonzero(np.isfinite(subset.track(i))[: max(1, len(subset.track(i)) - frames)])
+            starts[i] = int(voiced[rng.integers(len(voiced))]) if voiced.size else 0
+
+    def make_example(i):
+        recording = subset.recording(i)
+        cents = subset.track(i)[starts[i]:starts[i] + frames]
+        waveform = otmm.synthesize(cents, subset.hop_seconds, sampling_rate=sampling_rate)
+        tags = [recording.tag]
+        clip_id = f"{recording.mbid}@{starts[i] * subset.hop_seconds:.1f}"
+        return {"id": clip_id, "audio": audio_value(waveform, sampling_rate, recording.mbid), "tags": tags,
+                "labels": multi_hot(tags, otmm.VOCABULARY), "duration": len(waveform) / sampling_rate,
+                "mbid": recording.mbid, "makam": otmm.MAKAMS[recording.makam], "tonic_hz": recording.tonic,
+                "fold": recording.fold, "title": "", "artists": [],
+                "source_duration": (subset.offsets[i + 1] - subset.offsets[i]) * subset.hop_seconds}
+
+    info = DATASETS["otmm"]
+    card = CardInfo(
+        pretty_name=f"{info.pretty_name}: {clip_seconds:g} s excerpts", license=info.license, citation=info.citation,
+        tags=("music", "makam", "resynthesised"),
+        description=(f"One {clip_seconds:g} s excerpt per recording of the OTMM makam recognition dataset's melodies "
+                     f"(the subset shipped with hf-culturemert), resynthesised as a 6-harmonic tone with the tonic at "
+                     f"{otmm.NORMALISED_TONIC_HZ:g} Hz: the miniature study's real makam data (seed {seed}). "
+                     f"Recordings per makam: {per_makam} from MORTY's folds 3-9 (train), 2 (validation), 0-1 "
+                     "(test). The melodies are real; the timbre is not."),
+        extra_sections="## License\n\n" + otmm.LICENSE_NOTE + "\n")
+    build(folder, {split: items for split, items in splits.items()}, make_example, list(otmm.VOCABULARY), card,
+          _metadata_features(), rows_per_shard=512, item_id=lambda i: str(subset.mbids[i]), progress=progress)
+    return folder

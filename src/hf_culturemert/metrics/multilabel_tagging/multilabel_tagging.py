@@ -10,6 +10,8 @@ the ``hf_culturemert`` package (whose ``tagging_metrics`` imports it from here: 
   ``sklearn.metrics.average_precision_score`` per column).
 * ``micro_f1`` / ``macro_f1``: on ``scores > threshold`` (torchmetrics / MARBLE convention), over all tags, with
   F1 = 0 where it is undefined (sklearn ``zero_division=0``).
+* ``top1_accuracy``: the share of examples whose highest-scoring tag is one of theirs (precision at 1); on
+  single-label data (one makam per recording) it is the classification accuracy.
 Tags with a single-class reference column are listed in ``skipped_tags`` and, by default (``single_class="skip"``),
 left out of the ROC-AUC and mAP means, so one rare tag missing from a small split does not turn the means into NaN.
 ``single_class="torchmetrics"`` scores them as torchmetrics (and so MARBLE) does instead: ROC-AUC 0, AP 0 for a tag
@@ -61,6 +63,7 @@ Returns:
     roc_auc (`float`): macro ROC-AUC over evaluable tags (NaN only when no tag is evaluable).
     average_precision (`float`): macro mAP over evaluable tags.
     micro_f1 (`float`), macro_f1 (`float`): F1 over all tags.
+    top1_accuracy (`float`): share of examples whose top-scoring tag is a reference tag (accuracy, single-label).
     per_tag (`dict`): tag -> {roc_auc, average_precision, f1, support}; ROC-AUC/AP are None for skipped tags.
     skipped_tags (`list[str]`): tags whose reference column has a single class (scored per `single_class`).
     applied_sigmoid (`bool`): whether the scores were taken for logits.
@@ -220,6 +223,7 @@ def tagging_metrics(scores, references, threshold=0.5, tag_names=None, single_cl
         "average_precision": float(average_precision[evaluable].mean()) if evaluable.any() else float("nan"),
         "micro_f1": micro_f1,
         "macro_f1": float(f1.mean()),
+        "top1_accuracy": float(references[np.arange(num_examples), np.argmax(scores, axis=1)].mean()),
         "per_tag": per_tag,
         "skipped_tags": skipped,
         "applied_sigmoid": applied_sigmoid,
