@@ -208,9 +208,27 @@ def _map(dataset, function, batch_size, map_kwargs, **kwargs):
 def crop_dataset(dataset, crop_seconds: float = DEFAULT_CROP_SECONDS, min_seconds: float = DEFAULT_MIN_SECONDS,
                  sampling_rate: int = SAMPLING_RATE, seed: int = 0, crops_per_track: int = 1,
                  keep_columns: Sequence[str] = (), batch_size: int = 16, **map_kwargs):
-    """``random_crops`` mapped over a ``Dataset`` or ``IterableDataset`` (source columns dropped).
+    """Random crops of every track, for pre-training: ``random_crops`` mapped over a dataset.
 
-    ``map_kwargs`` go to ``.map`` (map-style only: ``num_proc``, ``load_from_cache_file``, ``cache_file_name``...).
+    Args:
+        dataset: a ``Dataset`` or ``IterableDataset`` with an ``audio`` column (as :func:`load_tradition` returns).
+        crop_seconds: crop length.
+        min_seconds: tracks shorter than this are dropped; tracks between it and ``crop_seconds`` are kept whole.
+        sampling_rate: the rate of the decoded audio.
+        seed: seed of the crops' positions.
+        crops_per_track: crops drawn from each track.
+        keep_columns: source columns copied to every crop (``labels``, ``tags`` ...).
+        batch_size: tracks per ``.map`` batch.
+        **map_kwargs: passed to ``.map`` (map-style only: ``num_proc``, ``load_from_cache_file``...).
+
+    Returns:
+        A dataset of the same kind with ``input_values`` (float32), ``track_id``, ``start`` (seconds) and
+        ``keep_columns``; the source columns are dropped.
+
+    Example:
+        ```python
+        crops = crop_dataset(train, crop_seconds=5.0, min_seconds=3.0, seed=0)
+        ```
     """
     return _map(dataset, random_crops, batch_size, map_kwargs, crop_seconds=crop_seconds, min_seconds=min_seconds,
                 sampling_rate=sampling_rate, seed=seed, crops_per_track=crops_per_track,
@@ -220,7 +238,27 @@ def crop_dataset(dataset, crop_seconds: float = DEFAULT_CROP_SECONDS, min_second
 def window_dataset(dataset, window_seconds: float = DEFAULT_WINDOW_SECONDS, hop_seconds: Optional[float] = None,
                    min_seconds: Optional[float] = None, sampling_rate: int = SAMPLING_RATE,
                    keep_columns: Sequence[str] = DEFAULT_KEEP, batch_size: int = 16, **map_kwargs):
-    """``fixed_windows`` mapped over a ``Dataset`` or ``IterableDataset`` (source columns dropped)."""
+    """Consecutive fixed windows of every track, for probing: ``fixed_windows`` mapped over a dataset.
+
+    Args:
+        dataset: a ``Dataset`` or ``IterableDataset`` with an ``audio`` column.
+        window_seconds: window length (MARBLE: 30 s); a track shorter than a window is one shorter window.
+        hop_seconds: hop between windows (default: the window, no overlap).
+        min_seconds: the tail is kept as a shorter window when at least this long (default: half a window).
+        sampling_rate: the rate of the decoded audio.
+        keep_columns: source columns copied to every window (default ``labels``, ``tags``).
+        batch_size: tracks per ``.map`` batch.
+        **map_kwargs: passed to ``.map`` (map-style only).
+
+    Returns:
+        A dataset of windows with ``input_values``, ``track_id``, ``window_index``, ``window_start``,
+        ``window_end`` (seconds) and ``keep_columns``, so window predictions can be averaged per track.
+
+    Example:
+        ```python
+        windows = window_dataset(test, window_seconds=30.0)
+        ```
+    """
     return _map(dataset, fixed_windows, batch_size, map_kwargs, window_seconds=window_seconds,
                 hop_seconds=hop_seconds, min_seconds=min_seconds, sampling_rate=sampling_rate,
                 keep_columns=tuple(keep_columns))

@@ -29,7 +29,20 @@ def _local_folder(source) -> Optional[Path]:
 
 
 def get_vocabulary(name: str, repo_id: Union[str, Path, None] = None) -> list:
-    """The tag vocabulary that ``labels`` is multi-hot over: the folder's ``vocabulary.json`` or the registry's."""
+    """The tag vocabulary that ``labels`` is multi-hot over.
+
+    Args:
+        name: a registry name (see :func:`load_tradition`).
+        repo_id: a local folder in the Hub layout, whose ``vocabulary.json`` wins over the registry's list.
+
+    Returns:
+        The tags, in the order of the ``labels`` columns.
+
+    Example:
+        ```python
+        get_vocabulary("makam")[:2]     # the first of ccml's top-30 makam tags
+        ```
+    """
     folder = _local_folder(repo_id) if repo_id is not None else None
     if folder is not None:
         vocabulary = read_vocabulary(folder)
@@ -58,7 +71,17 @@ def load_tradition(
         sampling_rate: decoding rate (resampled by the ``Audio`` feature).
         streaming: return an ``IterableDataset`` that decodes lazily instead of a map-style ``Dataset``.
         vocabulary: recompute ``labels`` over this tag list instead of the dataset's own.
-        load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``, ``token``...).
+        **load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``, ``token``...).
+
+    Returns:
+        A ``datasets.Dataset`` (or ``IterableDataset`` with ``streaming=True``) with the columns ``id``, ``audio``,
+        ``tags``, ``labels`` (multi-hot over the vocabulary), ``duration`` and the source's metadata.
+
+    Example:
+        ```python
+        train = load_tradition("makam", "train", repo_id="data/makam")
+        train[0]["labels"]      # multi-hot over get_vocabulary("makam", "data/makam")
+        ```
     """
     from datasets import Audio, load_dataset
 

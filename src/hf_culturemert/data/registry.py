@@ -178,7 +178,22 @@ ALIASES = {"turkish-makam": "makam", "otmm-makam": "otmm", "magnatagatune": "mta
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    """Registry entry for ``name`` (aliases: turkish-makam, magnatagatune, fma-medium, western)."""
+    """The registry's entry for a dataset.
+
+    Args:
+        name: a registry name or an alias (``turkish-makam``, ``magnatagatune``, ``fma-medium``, ``western`` ...).
+
+    Returns:
+        Its ``DatasetInfo``: Hub repo, tags, split sizes, licence, citation and where its audio comes from.
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+
+    Example:
+        ```python
+        get_dataset_info("turkish-makam").repo_id    # "culturemert/turkish-makam" ($CULTUREMERT_HUB_ORG)
+        ```
+    """
     key = ALIASES.get(name, name)
     if key not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} "

@@ -920,10 +920,31 @@ def build_synthetic_corpus(output_dir, seed: int = 0, clips_per_split: Optional[
                            clip_seconds: Optional[float] = None, traditions: Optional[Sequence[str]] = None,
                            sampling_rate: int = SAMPLING_RATE, num_proc: Optional[int] = None,
                            progress: bool = True, overwrite: bool = False) -> dict:
-    """Build (or reuse) the synthetic corpus: one Hub-layout folder per tradition; returns ``{tradition: folder}``.
+    """Build (or reuse) the synthetic corpus: one Hub-layout folder per tradition.
 
     Cheap to call repeatedly (complete folders are skipped), so tests and the end-to-end job can use it as a fixture.
-    ``clips_per_split`` may be an int (same count for every split) or ``{"train": 48, "validation": 12, "test": 12}``.
+    Deterministic: the same seed and settings give byte-identical shards.
+
+    Args:
+        output_dir: the corpus folder; each tradition gets a sub-folder.
+        seed: the corpus seed.
+        clips_per_split: an int (the same count for every split) or ``{"train": 48, "validation": 12, "test": 12}``.
+        clip_seconds: clip length (default 8 s).
+        traditions: a subset of ``western``, ``lyra``, ``makam``, ``hindustani``, ``carnatic`` (default all).
+        sampling_rate: the rate of the stored audio.
+        num_proc: processes that synthesise clips (default: at most 2).
+        progress: show progress bars.
+        overwrite: regenerate folders made with other settings (only the generator's own files are replaced);
+            without it such a folder is refused, naming the settings that differ.
+
+    Returns:
+        ``{tradition: folder}``, each folder loadable with ``load_tradition(f"synthetic-{tradition}",
+        repo_id=folder)`` or ``datasets.load_dataset(folder)``.
+
+    Example:
+        ```python
+        folders = build_synthetic_corpus("data/synthetic", clips_per_split=16)
+        ```
     """
     if isinstance(clips_per_split, int):
         clips_per_split = {split: clips_per_split for split in SPLIT_INDEX}
