@@ -197,6 +197,21 @@ def render_model_card(kind: str, **info):
         learning_rate, western_fraction, trainable).
         merged: merged_models (list of ids), merge_method (``task_arithmetic``), scaling (lambda, 0.2),
         extra_merge_text.
+
+    Args:
+        kind: ``continual`` (aliases ``continual-pretrained``, ``cpt``) or ``merged`` (``merge``,
+            ``task-arithmetic``).
+        **info: the keys above.
+
+    Returns:
+        The card: YAML header (base_model, datasets, license, ``model-index`` from the results) and body rendered
+        from ``model_cards/``; ``card.save(folder / "README.md")`` writes it.
+
+    Example:
+        ```python
+        card = render_model_card("merged", repo_id="me/CultureMERT-TA-95M", merged_models=["a", "b"],
+                                 scaling=0.2, results="results/results.json")
+        ```
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -295,9 +310,21 @@ LICENSE_NOTES = {
 def render_dataset_card(name: str, repo_id: Optional[str] = None, folder=None, **info):
     """A ``huggingface_hub.DatasetCard`` for a registry dataset (``lyra``, ``makam``, ..., ``synthetic-makam``).
 
-    ``folder``: an existing Hub-layout folder; its ``configs``, ``dataset_info`` and split sizes are kept so that
-    ``load_dataset`` keeps working. Other keys override the registry: pretty_name, description, license, citation,
-    tags (vocabulary), splits ({split: count}), template_path.
+    Args:
+        name: a registry name (see :func:`hf_culturemert.data.get_dataset_info`).
+        repo_id: the Hub id the card describes (default: the registry's).
+        folder: an existing Hub-layout folder; its ``configs``, ``dataset_info`` and split sizes are kept so that
+            ``load_dataset`` keeps working.
+        **info: overrides of the registry: pretty_name, description, license, citation, tags (vocabulary), splits
+            ({split: count}), template_path.
+
+    Returns:
+        The ``DatasetCard``.
+
+    Example:
+        ```python
+        render_dataset_card("makam", folder="data/makam").save("data/makam/README.md")
+        ```
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 

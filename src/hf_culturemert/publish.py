@@ -243,7 +243,20 @@ def plan_upload(kind: str, folder, repo_id: str = "", ignore_patterns=None, allo
     """List and check ``folder`` for a ``kind`` repo (``model``, ``dataset`` or ``space``) without touching the Hub.
 
     Files that look like credentials (:data:`SECRET_NAMES`, or a token / private key in their first MiB) and files
-    over ``max_file_gb`` are errors unless an fnmatch pattern of ``allow_files`` names them."""
+    over ``max_file_gb`` are errors unless an fnmatch pattern of ``allow_files`` names them.
+
+    Args:
+        kind: ``model``, ``dataset`` or ``space``: what the folder must hold (config and weights; a dataset card
+            and data; a Space header and app).
+        folder: the folder to upload.
+        repo_id: the target repo, for the messages.
+        ignore_patterns: fnmatch patterns of files left out, besides what `upload_folder` always leaves out (.git).
+        allow_files: fnmatch patterns of files uploaded although they look like credentials or are large.
+        max_file_gb: the largest file uploaded without ``allow_files``.
+
+    Returns:
+        An :class:`UploadPlan`: the files with their sizes, the errors (which block an upload) and warnings.
+    """
     if kind not in KINDS:
         raise ValueError(f"Unknown repo kind {kind!r}; use one of {', '.join(KINDS)}")
     folder = Path(folder)
@@ -278,8 +291,30 @@ def push_folder(kind: str, folder, repo_id: str, private: bool = False, revision
                 max_file_gb: float = MAX_FILE_GB) -> PushResult:
     """Check ``folder`` and (unless ``dry_run``) create the repo and upload it; returns the plan and the URLs.
 
-    Refuses (ValueError listing the problems) to upload a folder that fails the checks of its kind. ``revision``
-    names a branch, created from ``main`` when missing. ``endpoint`` defaults to ``$HF_ENDPOINT`` (read at call time).
+    Refuses (ValueError listing the problems) to upload a folder that fails the checks of its kind.
+
+    Args:
+        kind: ``model``, ``dataset`` or ``space``.
+        folder: the folder to upload.
+        repo_id: ``ORG/NAME``.
+        private: create the repo private.
+        revision: a branch, created from ``main`` when missing.
+        dry_run: check and list only; nothing is sent.
+        token: a Hub token (default: ``$HF_TOKEN`` or ``hf auth login``'s); never printed or written.
+        commit_message: the commit's message.
+        ignore_patterns: see :func:`plan_upload`.
+        create_pr: open a pull request instead of committing to the branch.
+        endpoint: the Hub's address (default: ``$HF_ENDPOINT``, read at call time).
+        allow_files: see :func:`plan_upload`.
+        max_file_gb: see :func:`plan_upload`.
+
+    Returns:
+        A ``PushResult``: the plan, whether it was uploaded, and the repo and commit URLs.
+
+    Example:
+        ```python
+        push_folder("model", "CultureMERT-TA-95M", "me/CultureMERT-TA-95M", dry_run=True).plan.files
+        ```
     """
     plan = plan_upload(kind, folder, repo_id, ignore_patterns, allow_files=allow_files, max_file_gb=max_file_gb)
     if dry_run:

@@ -113,7 +113,14 @@ def run_merge(recipe, *, sweep=None):
     Inputs are checked before any arithmetic (architecture config fields, tensor names, shapes); tensors are then
     read one at a time (float32 arithmetic, output in the base's dtype or ``recipe.dtype``), checked for NaN/inf,
     and written straight to ``model.safetensors`` in a Hub-ready folder (or returned as a state dict when
-    ``recipe.output`` is None). ``sweep`` (rows of a lambda sweep) is recorded in the model card.
+    ``recipe.output`` is None).
+
+    Args:
+        recipe: a :class:`MergeRecipe` (or what ``MergeRecipe.from_yaml`` reads from a mergekit-style file).
+        sweep: the rows of a lambda sweep, recorded in the model card.
+
+    Returns:
+        A :class:`MergeResult`.
     """
     recipe.check_complete()
     base_source = recipe.base if recipe.base is not None else recipe.models[0]
@@ -334,9 +341,34 @@ def merge_models(base, models, method="task_arithmetic", weight=0.2, *, weights=
                  overwrite=False, streaming=True, **recipe_fields):
     """Merge ``models`` into ``base`` (folders, Hub ids ``id@revision``, short names or LoRA adapter folders).
 
-    ``weight`` is lambda (CultureMERT-TA: task arithmetic with 0.2). With ``output`` a Hub-ready folder is
-    written; without, :attr:`MergeResult.state_dict` holds the merged tensors. Other :class:`MergeRecipe` fields
-    (``model_name``, ``license``, ``majority_sign_method``, ``progress`` ...) go in ``recipe_fields``.
+    Args:
+        base: the base model the task vectors are taken against (``m-a-p/MERT-v1-95M`` for CultureMERT-TA).
+        models: the fine-tuned or continually pre-trained models (or LoRA adapters, used as task vectors).
+        method: ``task_arithmetic``, ``ties``, ``dare_linear``, ``dare_ties``, ``magnitude_prune`` or ``average``.
+        weight: lambda, the scale of the merged task vector (CultureMERT-TA: 0.2).
+        weights: one weight per model instead of ``weight``.
+        density: the fraction of each task vector kept by TIES / DARE / magnitude pruning.
+        seed: DARE's random drop seed.
+        include: glob patterns of the backbone tensors to merge.
+        exclude: glob patterns of tensors copied from the base instead.
+        keep_from_base: presets of tensors copied from the base (see ``KEEP_FROM_BASE_PRESETS``).
+        heads: ``drop`` (default), ``base`` or ``merge``: what happens to pre-training heads.
+        dtype: the output dtype (default: the base's).
+        output: a folder for the Hub-ready merged model; without it the merged tensors are returned.
+        overwrite: replace an ``output`` folder an earlier merge wrote.
+        streaming: read and write one tensor at a time (peak memory about one model above the interpreter).
+        **recipe_fields: other :class:`MergeRecipe` fields (``model_name``, ``license``, ``majority_sign_method``,
+            ``progress`` ...).
+
+    Returns:
+        A :class:`MergeResult`: the output folder (or ``state_dict``), the merged and copied tensor names, the
+        inputs' provenance (revisions, sha256) and the rendered card.
+
+    Example:
+        ```python
+        result = merge_models("m-a-p/MERT-v1-95M", ["lyra", "makam", "hindustani", "carnatic"],
+                              method="task_arithmetic", weight=0.2, output="CultureMERT-TA-95M")
+        ```
     """
     recipe = MergeRecipe(base=None if base is None else str(base), models=[str(m) for m in models], method=method,
                          weight=weight, weights=None if weights is None else list(weights), density=density,

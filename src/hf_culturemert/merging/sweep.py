@@ -123,6 +123,18 @@ def sweep_lambda(recipe, grid=None, score_fn=None, *, criterion=None, keep_candi
     values; ties keep the first lambda of the grid. Writes ``lambda_sweep.md``, ``lambda_sweep.json`` and
     ``lambda_sweep.png`` beside the merged weights, and records the sweep in the model card and
     ``merge_recipe.yaml`` (whose ``weight`` is the selected lambda).
+
+    Args:
+        recipe: the merge, with ``output`` set.
+        grid: the lambdas to try (default: ``recipe.lambda_grid``).
+        score_fn: ``score_fn(model_folder) -> float | {name: float}``, higher is better; it must read validation
+            data only.
+        criterion: a description of the criterion, for the table and the card.
+        keep_candidates: keep every candidate folder (default: ``recipe.keep_candidates``); otherwise only the
+            candidate folders the sweep created are removed.
+
+    Returns:
+        A :class:`SweepResult`: the table, the selected lambda, the final merge and the files written.
     """
     grid = [float(v) for v in (grid if grid is not None else recipe.lambda_grid or [])]
     if not grid:

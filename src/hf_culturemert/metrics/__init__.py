@@ -18,7 +18,22 @@ MULTILABEL_TAGGING_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)
 
 
 def load_metric(name="multilabel_tagging", **kwargs):
-    """``evaluate.load`` of a metric shipped in this package (offline); ``kwargs`` go to ``evaluate.load``."""
+    """``evaluate.load`` of a metric shipped in this package (offline).
+
+    Args:
+        name: the metric; the package ships ``multilabel_tagging``.
+        **kwargs: passed to ``evaluate.load``.
+
+    Returns:
+        The ``evaluate`` metric; ``compute(predictions=..., references=...)`` returns what :func:`tagging_metrics`
+        does.
+
+    Example:
+        ```python
+        metric = load_metric()
+        metric.compute(predictions=scores, references=multi_hot, threshold=0.5)["roc_auc"]
+        ```
+    """
     import evaluate
 
     paths = {"multilabel_tagging": MULTILABEL_TAGGING_PATH}

@@ -47,7 +47,22 @@ class HandcraftedConfig:
 
 
 class HandcraftedFeatures(nn.Module):
-    """``[B, S]`` 24 kHz -> one hidden state ``[B, T, 2 * 336 + 48 + rhythm_lags]`` at MERT's 75 Hz frame rate."""
+    """The miniature's upper bound: hand-crafted features probed exactly like a model's hidden states.
+
+    ``[B, S]`` at 24 kHz -> one hidden state ``[B, T, 2 * 336 + 48 + rhythm_lags]`` at MERT's 75 Hz frame rate:
+    multirate log-CQT moments, a tonic-free interval histogram of the pitch-class profile, and the onset
+    autocorrelation up to ``rhythm_lags`` frames. It always computes in float32.
+
+    Args:
+        sample_rate: the input rate.
+        rhythm_lags: onset-autocorrelation lags, in frames.
+
+    Example:
+        ```python
+        features = HandcraftedFeatures()
+        states = features(torch.randn(2, 4 * 24000))     # [2, frames, 2 * 336 + 48 + rhythm_lags]
+        ```
+    """
 
     extraction_dtype = torch.float32  # the CQT and its logarithms stay in float32 whatever the probe's --dtype
 

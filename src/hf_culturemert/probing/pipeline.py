@@ -149,13 +149,29 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
 
 def probe_model(model, dataset, args=None, *, model_name=None, dataset_name=None, output_dir=None, overwrite=False,
                 **overrides):
-    """Probe one model on one dataset (see the package docstring); returns the result dict.
+    """Probe one model on one dataset with MARBLE's protocol (see the package docstring).
 
-    ``model``: local folder, Hub id, short name (``mert-v1-95m``) or a MERT model object (its backbone is used and
-    restored afterwards). ``dataset``: registry name, dataset folder (or a name under ``data_root``), or a
-    ``datasets.DatasetDict``. ``overrides`` set fields of :class:`ProbeArguments`. With ``output_dir`` the result
-    is also written to ``<output_dir>/probe_<model>_<dataset>.json``; a file there that an earlier ``probe`` did not
-    write (the folder's manifest) is refused before any probing, unless ``overwrite``.
+    Args:
+        model: a local folder, Hub id, short name (``mert-v1-95m``) or a MERT model object (its backbone is used
+            and restored afterwards).
+        dataset: a registry name, a dataset folder (or a name under ``data_root``), or a ``datasets.DatasetDict``.
+        args: a :class:`ProbeArguments` (default: MARBLE's settings).
+        model_name: the model's name in the result (default: from ``model``).
+        dataset_name: the dataset's name in the result (default: from ``dataset``).
+        output_dir: also write the result to ``<output_dir>/probe_<model>_<dataset>.json``.
+        overwrite: replace a file there that an earlier ``probe`` did not write (refused before probing
+            otherwise).
+        **overrides: fields of :class:`ProbeArguments`.
+
+    Returns:
+        The result dict: the test metrics of the layer and learning rate chosen on validation (``summary``: mean
+        and std over seeds), and the per-layer and per-rate validation and test values.
+
+    Example:
+        ```python
+        result = probe_model("tiny-random", "data/synthetic/makam", window_seconds=4.0)
+        result["summary"]["roc_auc"]["mean"]
+        ```
     """
     from ..outputs import OutputManifest, atomic_write_text
 
@@ -201,6 +217,23 @@ def evaluate_models(models, datasets, output_dir, args=None, *, overwrite=False,
 
     Result files that an earlier ``evaluate`` did not write (no entry in ``output_dir``'s manifest) are not
     replaced: the call refuses before probing anything, unless ``overwrite``.
+
+    Args:
+        models: paths, Hub ids, short names, ``"name=path"`` strings, model objects, or a dict name -> any of those.
+        datasets: registry names or dataset folders.
+        output_dir: where ``results.json``, ``results.md`` and ``layers.png`` go.
+        args: a :class:`ProbeArguments` (default: MARBLE's settings).
+        overwrite: replace result files an earlier ``evaluate`` did not write.
+        datasets_per_model: ``{model name: datasets}``, a subset of ``datasets`` for the named models.
+        **overrides: fields of :class:`ProbeArguments`.
+
+    Returns:
+        ``{"results": {model: {dataset: probe result}}, "tables": ..., "files": ..., "cache_hit": ...}``.
+
+    Example:
+        ```python
+        evaluate_models(["m-a-p/MERT-v1-95M", "ntua-slp/CultureMERT-95M"], ["lyra", "makam"], "results/")
+        ```
     """
     from ..outputs import OutputManifest, atomic_write_text
     from ..plots import plot_layer_scores

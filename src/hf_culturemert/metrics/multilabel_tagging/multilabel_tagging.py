@@ -183,7 +183,25 @@ SINGLE_CLASS_POLICIES = ("skip", "torchmetrics")
 def tagging_metrics(scores, references, threshold=0.5, tag_names=None, single_class="skip"):
     """ROC-AUC / mAP (macro over evaluable tags), micro / macro F1, per-tag values and skipped tags.
 
-    ``scores`` and ``references`` are [N, T] array-likes (numpy, torch on CPU, lists). See the module docstring.
+    See the module docstring for the conventions; values equal scikit-learn's.
+
+    Args:
+        scores: [N, T] probabilities or logits (scores outside [0, 1] are taken for logits; F1 thresholds their
+            sigmoid); numpy, torch on CPU or lists.
+        references: [N, T] multi-hot labels.
+        threshold: the F1 decision threshold on probabilities.
+        tag_names: names for the per-tag values (default: the column index).
+        single_class: ``skip`` leaves tags whose references hold one class out of the means (listed in
+            ``skipped_tags``); ``torchmetrics`` scores them as torchmetrics and MARBLE do.
+
+    Returns:
+        A dict with ``roc_auc``, ``average_precision``, ``micro_f1``, ``macro_f1``, per-tag values,
+        ``skipped_tags`` and ``applied_sigmoid``.
+
+    Example:
+        ```python
+        tagging_metrics([[0.9, 0.2], [0.1, 0.7]], [[1, 0], [0, 1]])["roc_auc"]    # 1.0
+        ```
     """
     if single_class not in SINGLE_CLASS_POLICIES:
         raise ValueError(f"`single_class` must be one of {SINGLE_CLASS_POLICIES}, got {single_class!r}")
