@@ -73,6 +73,17 @@ class EncodecTeacher(nn.Module):
 
     ``bandwidth`` 6.0 kbps selects 8 residual codebooks of 1024 codes at 75 Hz (the 24 kHz model). Use
     :meth:`from_pretrained` for the real weights (``facebook/encodec_24khz``) or pass any ``EncodecModel``.
+
+    Args:
+        model: an ``EncodecModel`` (frozen and kept in eval mode).
+        bandwidth: the target bandwidth in kbps, which sets the number of codebooks.
+        num_codebooks: keep only the first codebooks.
+
+    Example:
+        ```python
+        teacher = EncodecTeacher.from_pretrained()           # facebook/encodec_24khz, 8 codebooks
+        codes = teacher(waveforms, num_frames=model_frames(waveforms.shape[-1]))   # [B, 8, T]
+        ```
     """
 
     def __init__(self, model, bandwidth=6.0, num_codebooks=None):
@@ -174,6 +185,17 @@ class CQTTeacher(nn.Module):
     nnAudio's CQT2010): every octave then costs what the top one does, ~8x fewer taps than ``"trimmed"`` (3-6x
     faster), within ~1e-4 relative error of it (tested to 1e-3 per octave). The miniature study uses it; MERT's recipe keeps ``"trimmed"``.
     ``"nnaudio"`` calls nnAudio's module as is.
+
+    Args:
+        implementation: ``trimmed``, ``multirate`` or ``nnaudio``.
+        bins_per_group: bins per trimmed convolution (``trimmed`` only).
+        **overrides: nnAudio CQT parameters to change (``CQT_PARAMETERS``: MERT's).
+
+    Example:
+        ```python
+        cqt = CQTTeacher("multirate")
+        targets = cqt(waveforms, num_frames=model_frames(waveforms.shape[-1]))   # [B, T, 336]
+        ```
     """
 
     def __init__(self, implementation="trimmed", bins_per_group=24, **overrides):
@@ -273,6 +295,20 @@ class RVQTeacher(nn.Module):
     target (``num_codebooks`` residual codebooks at MERT's frame rate, coarse to fine) and gives it content:
     codebook ``k`` is fitted by k-means on what codebooks ``0..k-1`` leave of the standardised log-mel frames of a
     corpus (:meth:`fit`), so similar-sounding frames share codes. Saved and loaded as safetensors.
+
+    Args:
+        centroids: [K, codebook_size, n_mels] codebooks, as :meth:`fit` makes them.
+        mean: the log-mel frames' mean, used to standardise.
+        std: their standard deviation.
+        n_mels: mel bands per frame.
+        n_fft: the STFT size.
+
+    Example:
+        ```python
+        teacher = RVQTeacher.fit(clips, num_codebooks=8, codebook_size=128)
+        teacher.save("rvq_teacher.safetensors")
+        codes = RVQTeacher.load("rvq_teacher.safetensors")(waveforms)             # [B, 8, T]
+        ```
     """
 
     def __init__(self, centroids, mean, std, n_mels=64, n_fft=1024):

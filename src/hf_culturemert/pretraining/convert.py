@@ -215,8 +215,22 @@ def config_from_fairseq(state, model_cfg=None, base_config=None):
 def convert_fairseq_checkpoint(input_path, output_dir, trust_pickle=False, config=None, card_text=None):
     """fairseq ``.pt`` -> Hub-ready folder (backbone safetensors + config + remote code) + trained heads file.
 
-    ``config``: a MERTConfig or config.json path to start from (default: the packaged MERT-v1-95M config, corrected
-    from the checkpoint's shapes and fairseq config). Returns the output folder.
+    Args:
+        input_path: the fairseq checkpoint (``MERT-v1-95M_fairseq.pt``).
+        output_dir: the output folder.
+        trust_pickle: unpickle classes outside torch / numpy / builtins too (replaced by inert stand-ins); only for
+            a file you trust. Without it such a checkpoint is refused, naming the class.
+        config: a MERTConfig or config.json path to start from (default: the packaged MERT-v1-95M config,
+            corrected from the checkpoint's shapes and fairseq config).
+        card_text: the model card, written as ``README.md``.
+
+    Returns:
+        The output folder: backbone safetensors, config, remote code and ``pretraining_heads.safetensors``.
+
+    Example:
+        ```python
+        convert_fairseq_checkpoint("MERT-v1-95M_fairseq.pt", "mert-fairseq")
+        ```
     """
     from .modeling import default_card, save_pretraining_output
 

@@ -28,7 +28,24 @@ def lora_config(rank=8, alpha=None, dropout=0.0, target_modules=None):
 
 
 def apply_lora(model, rank=8, alpha=None, dropout=0.0, target_modules=None, base_name_or_path=None):
-    """Wrap ``model.mert`` of a MERTForPreTraining in a peft LoRA model (backbone frozen, heads trainable)."""
+    """Wrap ``model.mert`` of a MERTForPreTraining in a peft LoRA model (backbone frozen, heads trainable).
+
+    Args:
+        model: a ``MERTForPreTraining``.
+        rank: the LoRA rank.
+        alpha: the LoRA scale (default ``2 * rank``).
+        dropout: LoRA dropout.
+        target_modules: module names to adapt (default: attention and feed-forward projections).
+        base_name_or_path: recorded as the adapter's base model.
+
+    Returns:
+        The same model, its ``mert`` now a peft model.
+
+    Example:
+        ```python
+        model = apply_lora(load_pretraining_model("mert-v1-95m"), rank=16)
+        ```
+    """
     from peft import get_peft_model
 
     backbone = model.mert

@@ -131,7 +131,22 @@ def load_pretraining_model(name_or_path=None, config_name=None, **config_overrid
 
     A bare ``MERTModel`` checkpoint loads under the ``mert.`` prefix (transformers adds it for a base-model
     checkpoint); its heads come from ``pretraining_heads.safetensors`` when present, else they are freshly
-    initialised and the log says so. ``config_overrides`` (e.g. ``feature_grad_mult``) update the config.
+    initialised and the log says so.
+
+    Args:
+        name_or_path: a checkpoint: Hub id, short name or local folder.
+        config_name: without a checkpoint, a random model of this size: ``tiny``, ``pico``, ``95M``, ``330M`` or a
+            ``config.json`` path.
+        **config_overrides: config fields to change (e.g. ``feature_grad_mult``).
+
+    Returns:
+        The ``MERTForPreTraining``.
+
+    Example:
+        ```python
+        model = load_pretraining_model("mert-v1-95m")
+        random_tiny = load_pretraining_model(config_name="tiny")
+        ```
     """
     if name_or_path:
         from ..export import resolve_model_id

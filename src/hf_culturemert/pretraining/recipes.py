@@ -35,7 +35,14 @@ def available_recipes():
 
 
 def load_recipe(name_or_path):
-    """A recipe dict from a shipped name (``tiny``, ``culturemert-95m``) or a YAML file path."""
+    """A recipe dict from a shipped name or a YAML file.
+
+    Args:
+        name_or_path: ``tiny``, ``culturemert-95m`` (see ``available_recipes()``) or a YAML file path.
+
+    Returns:
+        The recipe: its ``defaults`` and a list of ``stages``, each a dict of ``PretrainingArguments`` fields.
+    """
     path = Path(str(name_or_path))
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
@@ -117,7 +124,22 @@ def stage_arguments(recipe, overrides=None):
 
 
 def run_recipe(recipe_name_or_path, overrides=None, callbacks=None):
-    """Run every stage of a recipe (skipping completed ones); returns the final stage's output folder."""
+    """Run every stage of a recipe in order, each continuing from the previous one; completed stages are skipped.
+
+    Args:
+        recipe_name_or_path: a shipped recipe name, a YAML path, or a recipe dict.
+        overrides: ``{field: value}`` for every stage, or ``{"<stage name>.field": value}`` for one;
+            ``output_dir`` is the folder the stages' folders go in.
+        callbacks: more ``TrainerCallback`` objects, for every stage.
+
+    Returns:
+        The final stage's output folder.
+
+    Example:
+        ```python
+        run_recipe("tiny", overrides={"output_dir": "runs/tiny"})
+        ```
+    """
     from .run import run_pretraining
 
     recipe = recipe_name_or_path if isinstance(recipe_name_or_path, dict) else load_recipe(recipe_name_or_path)

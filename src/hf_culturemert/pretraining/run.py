@@ -80,9 +80,25 @@ def run_pretraining(args: PretrainingArguments, callbacks=None, encodec_teacher=
                     train_dataset=None):
     """Continual pre-training with MERT's objective; returns the output folder (a Hub-ready MERT model).
 
-    Skips the run when ``output_dir`` already holds a complete result; resumes from the newest complete
-    checkpoint after an interruption. ``encodec_teacher``/``cqt_teacher``/``train_dataset`` override what the
-    arguments would build (tests, custom pipelines).
+    Skips the run when ``output_dir`` already holds a complete result made with the same settings; resumes from
+    the newest complete checkpoint after an interruption; refuses other settings, naming each that differs.
+
+    Args:
+        args: the run's ``PretrainingArguments`` (``TrainingArguments`` plus the model, data and objective).
+        callbacks: more ``TrainerCallback`` objects.
+        encodec_teacher: the acoustic teacher to use instead of the one the arguments would build.
+        cqt_teacher: the CQT teacher to use instead of the one the arguments would build.
+        train_dataset: the training data to use instead of the one the arguments would load.
+
+    Returns:
+        The output folder: a Hub-ready MERT model plus ``pretraining_heads.safetensors`` to continue from.
+
+    Example:
+        ```python
+        args = PretrainingArguments(output_dir="runs/cm", config_name="tiny", train_datasets=["synthetic-makam"],
+                                    max_steps=10, use_cpu=True)
+        folder = run_pretraining(args)
+        ```
     """
     from accelerate import PartialState
 

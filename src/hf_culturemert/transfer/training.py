@@ -78,9 +78,22 @@ def trainable_parameters(model):
 
 
 def train_tagger(model, extractor, train_inputs, valid_inputs, settings: TrainSettings, output_dir):
-    """Train ``model`` in place with ``Trainer``; returns the model holding the best-validation-loss weights and the
-    per-epoch log. The best weights are kept in memory (no per-epoch files); ``output_dir`` holds Trainer's
-    scratch folder while it runs."""
+    """Train ``model`` in place with ``Trainer``, keeping the weights of the best validation loss.
+
+    One random crop per track per epoch, validation loss on fixed crops every epoch, Adam with L2 weight decay and a
+    constant learning rate, BCE with logits. The best weights are kept in memory (no per-epoch files).
+
+    Args:
+        model: a tagger from :func:`~hf_culturemert.transfer.models.build_tagger` (or a transferred one).
+        extractor: its front end (``feature_extractor(family)``).
+        train_inputs: the cached training tracks (``load_inputs``).
+        valid_inputs: the cached validation tracks.
+        settings: the run's ``TrainSettings`` (epochs, batch size, learning rate, weight decay ...).
+        output_dir: Trainer's scratch folder while it runs.
+
+    Returns:
+        ``(model, log)``: the model holding the best-validation-loss weights, and the per-epoch log.
+    """
     from transformers import Trainer, TrainingArguments
 
     family = family_of(model)
