@@ -53,6 +53,133 @@ class MERTConfig(_BaseConfig):
 
     Dead branches of the published code are accepted for compatibility: ``attention_relax`` (mathematically the
     plain softmax, because softmax is shift invariant), ``deepnorm=False`` and ``feature_extractor_cqt=False``.
+    The defaults are MERT-v1-95M's architecture.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 32):
+            Kept from the published config (HuBERT's CTC vocabulary); no MERT head uses it.
+        hidden_size (`int`, *optional*, defaults to 768):
+            Width of the Transformer encoder (1024 for MERT-v1-330M).
+        num_hidden_layers (`int`, *optional*, defaults to 12):
+            Number of Transformer layers (24 for MERT-v1-330M).
+        num_attention_heads (`int`, *optional*, defaults to 12):
+            Attention heads per layer; must divide `hidden_size`.
+        intermediate_size (`int`, *optional*, defaults to 3072):
+            Width of each layer's feed-forward block.
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Feed-forward activation: `"gelu"` (exact erf, as MERT), `"gelu_new"`, `"relu"`, `"silu"`/`"swish"`,
+            `"tanh"`.
+        hidden_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on the attention and feed-forward outputs and on the encoder input.
+        activation_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout after the feed-forward activation.
+        attention_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout on the attention weights.
+        feat_proj_layer_norm (`bool`, *optional*, defaults to `True`):
+            LayerNorm on the CNN features before their projection to `hidden_size`.
+        feat_proj_dropout (`float`, *optional*, defaults to 0.1):
+            Dropout after that projection.
+        final_dropout (`float`, *optional*, defaults to 0.1):
+            Kept from the published config (HuBERT's CTC head); unused here.
+        layerdrop (`float`, *optional*, defaults to 0.05):
+            Probability of skipping a whole Transformer layer in training (LayerDrop, arXiv 1909.11556).
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation of the Linear layers.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of the LayerNorms.
+        feat_extract_norm (`str`, *optional*, defaults to `"group"`):
+            CNN normalisation: `"group"` (GroupNorm on the first layer only, MERT-v1) or `"layer"` (LayerNorm on
+            every layer).
+        feat_extract_activation (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the CNN layers and of the positional convolution.
+        feat_extract_dropout (`float`, *optional*, defaults to 0.0):
+            Kept from the published config; the CNN has no dropout.
+        conv_dim (`tuple[int]`, *optional*, defaults to `(512,) * 7`):
+            Output channels of each CNN layer.
+        conv_stride (`tuple[int]`, *optional*, defaults to `(5, 2, 2, 2, 2, 2, 2)`):
+            Stride of each CNN layer; their product is the hop (320 samples, 75 frames per second at 24 kHz).
+        conv_kernel (`tuple[int]`, *optional*, defaults to `(10, 3, 3, 3, 3, 2, 2)`):
+            Kernel size of each CNN layer (a 400-sample receptive field).
+        conv_bias (`bool`, *optional*, defaults to `False`):
+            Whether the CNN convolutions have a bias.
+        num_conv_pos_embeddings (`int`, *optional*, defaults to 128):
+            Kernel size of the convolutional positional embedding.
+        num_conv_pos_embedding_groups (`int`, *optional*, defaults to 16):
+            Groups of that convolution; must divide `hidden_size`.
+        do_stable_layer_norm (`bool`, *optional*, defaults to `False`):
+            Pre-LN layers with a final LayerNorm (MERT-v1-330M) instead of post-LN (MERT-v1-95M).
+        apply_spec_augment (`bool`, *optional*, defaults to `True`):
+            Mask random time spans with the learned mask embedding in training when no `mask_time_indices` is
+            given.
+        mask_time_prob (`float`, *optional*, defaults to 0.05):
+            Share of frames that start a masked span (fairseq's `mask_prob`); > 0 creates the mask embedding.
+        mask_time_length (`int`, *optional*, defaults to 10):
+            Length of each masked span, in frames.
+        mask_time_min_masks (`int`, *optional*, defaults to 2):
+            Minimum number of masked spans per clip.
+        mask_feature_prob (`float`, *optional*, defaults to 0.0):
+            Kept from the published config (feature-axis masking); > 0 also creates the mask embedding.
+        mask_feature_length (`int`, *optional*, defaults to 10):
+            Kept from the published config.
+        mask_feature_min_masks (`int`, *optional*, defaults to 0):
+            Kept from the published config.
+        sample_rate (`int`, *optional*, defaults to 24000):
+            Sampling rate of the input waveform in Hz.
+        attention_relax (`float`, *optional*, defaults to -1.0):
+            The published code's attention relaxation; <= 0 disables it, and any value gives the plain softmax.
+        deepnorm (`bool`, *optional*, defaults to `False`):
+            Must stay `False`: no released MERT checkpoint uses DeepNorm.
+        feature_extractor_cqt (`bool`, *optional*, defaults to `False`):
+            Must stay `False`: no released MERT checkpoint feeds a CQT to the CNN.
+        feature_extractor_cqt_bins (`int`, *optional*, defaults to 336):
+            Kept from the published config.
+        num_codebooks (`int`, *optional*, defaults to 8):
+            EnCodec codebooks predicted by `MERTForPreTraining` (the acoustic targets).
+        codebook_size (`int`, *optional*, defaults to 1024):
+            Codes per codebook.
+        codebook_dim (`int`, *optional*, defaults to 64):
+            Size of the code embeddings that the projected frames are compared with (cosine similarity).
+        logit_temp (`float`, *optional*, defaults to 0.1):
+            Temperature dividing those cosine similarities.
+        cqt_bins (`int`, *optional*, defaults to 336):
+            Bins of the CQT that the musical head regresses.
+        feature_penalty_weight (`float`, *optional*, defaults to 10.0):
+            Weight of the mean squared CNN feature in the pre-training loss.
+        cqt_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the CQT reconstruction loss.
+        feature_grad_mult (`float`, *optional*, defaults to 1.0):
+            Scale of the gradient that reaches the CNN in training (0.1 in MERT's pre-training).
+        classifier_hidden_size (`int`, *optional*, defaults to 512):
+            Hidden width of `MERTForAudioTagging`'s MLP head.
+        classifier_dropout (`float`, *optional*, defaults to 0.2):
+            Dropout in that head.
+        use_weighted_layer_sum (`bool`, *optional*, defaults to `False`):
+            Tag from a learned softmax-weighted sum of all hidden states instead of the last one.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            Kept from the published config.
+        bos_token_id (`int`, *optional*, defaults to 1):
+            Kept from the published config.
+        eos_token_id (`int`, *optional*, defaults to 2):
+            Kept from the published config.
+        **kwargs:
+            transformers' common config arguments (`num_labels`/`id2label`, `problem_type`, `output_hidden_states`,
+            `return_dict`, ...). `auto_map` is always this family's own (see `AUTO_MAP`).
+
+    Example:
+
+    ```python
+    >>> from hf_culturemert import MERTConfig, MERTModel
+
+    >>> # MERT-v1-95M's architecture, randomly initialised
+    >>> configuration = MERTConfig()
+    >>> model = MERTModel(configuration)
+
+    >>> # MERT-v1-330M's
+    >>> configuration = MERTConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+    ...                            intermediate_size=4096, do_stable_layer_norm=True)
+    >>> configuration.frames_per_second
+    75.0
+    ```
     """
 
     model_type = "mert_model"
