@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from .constants import TRADITIONS
+from .constants import SAMPLING_RATE, TRADITIONS
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def fit_rvq_teacher(dataset_folders, output_file, num_codebooks, codebook_size, 
     folders = [dataset_folders] if isinstance(dataset_folders, (str, Path)) else list(dataset_folders)
     rows = (row for folder in folders
             for row in load_split(str(folder), "train")[0].cast_column("audio", Audio(decode=False)))
-    waves = (load_audio(row["audio"], sampling_rate=24000, allow_silent=True) for row in rows)
+    waves = (load_audio(row["audio"], sampling_rate=SAMPLING_RATE, allow_silent=True) for row in rows)
     teacher = RVQTeacher.fit(waves, num_codebooks=num_codebooks, codebook_size=codebook_size, seed=seed)
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
     return str(teacher.save(output_file))

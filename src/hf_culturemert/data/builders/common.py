@@ -8,6 +8,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
+from ...constants import SAMPLING_RATE
 from ..hub_layout import (FAILURES_FILE, CardInfo, SkipExample, encode_audio, finalize, push_to_hub,
                           standard_features, write_split)
 
@@ -19,7 +20,7 @@ class BuildArguments:
     """Options common to all builders (``dataset_scripts/*.py`` parse them with ``HfArgumentParser``)."""
 
     output_dir: str = field(metadata={"help": "Folder that receives the dataset in the Hub layout (resumable)."})
-    sampling_rate: int = field(default=24000, metadata={
+    sampling_rate: int = field(default=SAMPLING_RATE, metadata={
         "help": "Rate of the stored audio (mono FLAC). 24000 is MERT's rate; 0 keeps each source's own rate."})
     rows_per_shard: int = field(default=256, metadata={"help": "Recordings per parquet shard."})
     limit: Optional[int] = field(default=None, metadata={
