@@ -54,8 +54,8 @@ class HandcraftedFeatures(nn.Module):
     autocorrelation up to ``rhythm_lags`` frames. It always computes in float32.
 
     Args:
-        sample_rate: the input rate.
-        rhythm_lags: onset-autocorrelation lags, in frames.
+        config: a ``HandcraftedConfig`` (input rate, onset-autocorrelation lags); default: 24 kHz and the
+            miniature's lags.
 
     Example:
         ```python
