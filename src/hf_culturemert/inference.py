@@ -18,8 +18,14 @@ once per input shape (tens of seconds on CPU), so feed fixed-size windows, as
 """
 
 import copy
+import hashlib
 import itertools
+import json
 import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -311,4 +317,193 @@ def fuse_when_possible(model):
         return model
 
 
-__all__ = ["CompiledMERT", "FusedMERT", "compile_for_inference", "fuse_for_inference", "fuse_when_possible"]
+# ----------------------------------------------------------------------------------------------------------------
+# Exported graphs run by ONNX Runtime or OpenVINO (chosen through hf_culturemert.backends.for_inference)
+# ----------------------------------------------------------------------------------------------------------------
+
+EXPORT_FORMAT_VERSION = 1  # bump when the exported graph's inputs or outputs change: old cache entries then miss
+EXPORT_CACHE_ENV = "CULTUREMERT_EXPORT_CACHE"
+
+
+def model_fingerprint(backbone):
+    """sha256 of the backbone's config and every weight (names, shapes, dtypes, bytes): the model's identity (the key
+    of the feature cache and of the export cache)."""
+    digest = hashlib.sha256()
+    config = backbone.config.to_dict()
+    for volatile in ("_name_or_path", "transformers_version", "_commit_hash", "torch_dtype", "dtype",
+                     "_attn_implementation_autoset", "architectures", "auto_map"):
+        config.pop(volatile, None)
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(backbone.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+def export_cache_dir():
+    """Where exported graphs live: ``$CULTUREMERT_EXPORT_CACHE`` or ``~/.cache/huggingface/culturemert/exports``."""
+    return Path(os.environ.get(EXPORT_CACHE_ENV) or Path.home() / ".cache" / "huggingface" / "culturemert" / "exports")
+
+
+
+
+class _AllHiddenStates(torch.nn.Module):
+    """What gets exported: (waveform, sample mask) -> every hidden state, as a tuple."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, input_values, attention_mask):
+        outputs = self.backbone(input_values, attention_mask=attention_mask, output_hidden_states=True,
+                                return_dict=True)
+        return tuple(outputs.hidden_states)
+
+
+def _example_inputs(config):
+    """A padded batch of two (one full, one 3/4 long): tracing keeps the padding-aware path in the graph."""
+    samples = max(2 * int(config.receptive_field), int(config.sample_rate))
+    mask = torch.ones(2, samples, dtype=torch.long)
+    mask[1, samples * 3 // 4:] = 0
+    return torch.randn(2, samples, generator=torch.Generator().manual_seed(0)), mask
+
+
+def _runtime_version(backend):
+    if backend == "onnxruntime":
+        import onnx
+        import onnxruntime
+
+        return f"ort{onnxruntime.__version__}-onnx{onnx.__version__}"
+    import openvino
+
+    return f"ov{openvino.__version__.split('-')[0]}"
+
+
+def _export(backbone, backend, folder):
+    """Trace ``backbone`` into ``folder`` (``model.onnx`` for ONNX Runtime, ``model.xml``/``.bin`` for OpenVINO)."""
+    wrapper = _AllHiddenStates(backbone).eval()  # eval on the wrapper too: export restores *its* mode recursively
+    inputs = _example_inputs(backbone.config)
+    names = [f"hidden_state_{i}" for i in range(backbone.config.num_hidden_layers + 1)]
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # the masked branch is the one we want
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        if backend == "onnxruntime":
+            # the TorchScript exporter traces the padded branch; torch.export needs MERT's `_frame_mask` data-free
+            dims = {0: "batch", 1: "samples"}
+            torch.onnx.export(wrapper, inputs, str(folder / "model.onnx"), dynamo=False,
+                              input_names=["input_values", "attention_mask"], output_names=names,
+                              dynamic_axes={"input_values": dims, "attention_mask": dims,
+                                            **{name: {0: "batch", 1: "frames"} for name in names}})
+        else:
+            import openvino
+
+            converted = openvino.convert_model(wrapper, example_input=dict(zip(("input_values", "attention_mask"),
+                                                                              inputs)))
+            openvino.save_model(converted, str(folder / "model.xml"), compress_to_fp16=False)
+
+
+def exported_graph(backbone, backend, fingerprint=None):
+    """The cached export of ``backbone`` for ``backend`` (exported on the first call for these weights): its path."""
+    if fingerprint is None:
+        fingerprint = model_fingerprint(backbone)
+    key = {"format": EXPORT_FORMAT_VERSION, "model": fingerprint, "backend": backend, "torch": torch.__version__,
+           "runtime": _runtime_version(backend)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    folder = export_cache_dir() / f"{backend}--{digest}"
+    graph = folder / ("model.onnx" if backend == "onnxruntime" else "model.xml")
+    if (folder / "export.json").is_file():
+        return graph
+    logger.info("Exporting the model for %s (once per set of weights) -> %s", backend, folder)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    training = backbone.training
+    try:
+        _export(backbone, backend, tmp)
+        (tmp / "export.json").write_text(json.dumps(key, indent=2))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process exported the same weights first: use its files
+            if not (folder / "export.json").is_file():
+                raise
+    finally:
+        backbone.train(training)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return graph
+
+
+class _Session:
+    """One runtime's compiled graph: ``run(input_values, attention_mask)`` -> list of numpy hidden states."""
+
+    def __init__(self, backend, graph, threads):
+        self.backend = backend
+        if backend == "onnxruntime":
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3
+            self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        else:
+            import openvino
+
+            # f32 explicitly: on CPUs with bf16 units OpenVINO would otherwise run in bf16
+            self.session = openvino.Core().compile_model(str(graph), "CPU", {
+                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+
+    def run(self, input_values, attention_mask):
+        feeds = {"input_values": input_values, "attention_mask": attention_mask}
+        if self.backend == "onnxruntime":
+            return self.session.run(None, feeds)
+        results = self.session(feeds)
+        return [results[output] for output in self.session.outputs]
+
+
+class ExportedMERT(torch.nn.Module):
+    """A MERT backbone run by ONNX Runtime or OpenVINO; stands in for the ``MERTModel`` (``config``, lengths ...).
+
+    Calls asking for what the graph lacks (``output_attentions``, ``mask_time_indices``) run the PyTorch model.
+    """
+
+    def __init__(self, backbone, backend, fingerprint=None):
+        super().__init__()
+        self.model = backbone.eval()
+        self.backend = backend
+        self.graph = exported_graph(backbone, backend, fingerprint)
+        self.session = _Session(backend, self.graph, torch.get_num_threads())
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
+
+    def forward(self, input_values, attention_mask=None, output_hidden_states=None, return_dict=None, **kwargs):
+        from .models.mert.modeling_mert import MERTModelOutput
+
+        if kwargs.get("output_attentions") or kwargs.get("mask_time_indices") is not None:
+            with torch.no_grad():
+                return self.model(input_values, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
+                                  return_dict=return_dict, **kwargs)
+        if input_values.dim() == 1:
+            input_values = input_values[None]
+        config = self.model.config
+        if input_values.dim() != 2 or input_values.shape[-1] < config.receptive_field:
+            raise ValueError(f"`input_values` must be a mono waveform (batch, samples) of at least one frame "
+                             f"({config.receptive_field} samples), got shape {tuple(input_values.shape)}")
+        if attention_mask is None:
+            attention_mask = torch.ones(input_values.shape, dtype=torch.long)
+        states = self.session.run(input_values.detach().to("cpu", torch.float32).contiguous().numpy(),
+                                  attention_mask.detach().to("cpu", torch.long).contiguous().numpy())
+        states = tuple(torch.from_numpy(state) for state in states)
+        if return_dict is None:
+            return_dict = config.return_dict
+        if not return_dict:
+            return (states[-1], states)
+        return MERTModelOutput(last_hidden_state=states[-1], hidden_states=states)
+
+
+
+__all__ = ["CompiledMERT", "ExportedMERT", "FusedMERT", "compile_for_inference", "export_cache_dir", "exported_graph",
+           "fuse_for_inference", "fuse_when_possible", "model_fingerprint"]

@@ -35,13 +35,16 @@ class EmbedArguments:
     batch_size: int = field(default=8, metadata={"help": "Windows per forward pass."})
     device: Optional[str] = field(default=None, metadata={"help": "Torch device (default: cuda when available)."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
-    fused: bool = field(default=True, metadata={
-        "help": "On CPU in float32, run the fused oneDNN path (hf_culturemert.inference.fuse_for_inference): "
-                "1.4-1.7x the throughput of the published code, same features to 1e-5. `--fused false` for plain "
-                "eager PyTorch. Ignored on GPUs and in half precision."})
+    backend: str = field(default="auto", metadata={
+        "help": "CPU inference engine: auto (the fastest installed: openvino, onnxruntime, fused, torch; see "
+                "hf_culturemert.backends), torch, fused, onnxruntime or openvino (extras [onnx] / [openvino]; same "
+                "features to 1e-5). GPUs and half precision run torch."})
+    fused: Optional[str] = field(default=None, metadata={
+        "choices": ["true", "false"],
+        "help": "Deprecated: `--fused false` is `--backend torch`, `--fused true` is `--backend fused`."})
     compile: bool = field(default=False, metadata={
-        "help": "torch.compile with weight freezing (hf_culturemert.inference.compile_for_inference) instead: one "
-                "compile per window shape; for GPUs (on CPU the fused path is faster)."})
+        "help": "torch.compile with weight freezing (hf_culturemert.inference.compile_for_inference) instead of "
+                "--backend: one compile per window shape; for GPUs."})
 
     def __post_init__(self):
         self.validate()
@@ -57,6 +60,10 @@ class EmbedArguments:
                 raise ValueError(f"{flag} {value}: must be a positive, finite number of seconds")
         if self.dtype not in _DTYPES:
             raise ValueError(f"--dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+        from ..backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
 
 
 _DTYPES = ("float32", "bfloat16", "float16")
@@ -107,10 +114,14 @@ def load_embed_model(args: EmbedArguments):
         from ..inference import compile_for_inference
 
         model = compile_for_inference(model)
-    elif args.fused:
-        from ..inference import fuse_when_possible
+    else:
+        from ..backends import for_inference
 
-        model = fuse_when_possible(model)
+        backend = args.backend
+        if args.fused is not None:
+            backend = "fused" if str(args.fused).lower() == "true" else "torch"
+            logger.warning("--fused is deprecated: use --backend %s", backend)
+        model = for_inference(model, backend)
     return model
 
 

@@ -71,7 +71,7 @@ def probing_score_fn(datasets, split="validation", data_root=None, **probe_overr
 def recipe_score_fn(recipe):
     """The probing scorer configured by the ``eval_*`` fields of a recipe."""
     overrides = {name: getattr(recipe, f"eval_{name}") for name in ("window_seconds", "seeds", "max_epochs",
-                                                                    "max_tracks", "device")
+                                                                    "max_tracks", "device", "backend")
                  if getattr(recipe, f"eval_{name}") is not None}
     overrides["progress"] = recipe.progress
     return probing_score_fn(recipe.eval_datasets, split=recipe.eval_split, data_root=recipe.eval_data_root,

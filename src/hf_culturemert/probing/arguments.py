@@ -39,6 +39,9 @@ class ProbeArguments:
     dtype: str = field(default="auto", metadata={
         "help": "Model dtype for extraction: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16."})
     device: str = field(default="auto", metadata={"help": "Device for extraction and probes: auto, cpu, cuda, ..."})
+    backend: str = field(default="auto", metadata={
+        "help": "CPU inference engine for extraction: auto (the fastest installed), torch, fused, onnxruntime or "
+                "openvino (hf_culturemert.backends; same features to 1e-5, so the feature cache is shared)."})
     cache_dir: Optional[str] = field(default=None, metadata={
         "help": "Feature cache folder (default $CULTUREMERT_CACHE or ~/.cache/huggingface/culturemert/features)."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Re-extract features even when cached."})
@@ -94,6 +97,10 @@ class ProbeArguments:
             raise ValueError(f"`audio_cache_mb` must be >= 0 (0 turns the cache off), got {self.audio_cache_mb}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1), got {self.dropout}")
+        from ..backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"`backend` must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.single_class not in ("skip", "torchmetrics"):
             raise ValueError(f"`single_class` must be 'skip' or 'torchmetrics', got {self.single_class!r}")
         if self.report_layer not in ("best", "weighted", "last") and not str(self.report_layer).lstrip("-").isdigit():

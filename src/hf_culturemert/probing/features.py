@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..inference import model_fingerprint  # noqa: F401 -- the weights' identity, also the export cache's key
 from .sharding import extract_sharded, is_main_process, main_process_value
 
 logger = logging.getLogger(__name__)
@@ -70,21 +71,6 @@ def load_backbone(model):
     if isinstance(model, torch.nn.Module):
         return getattr(model, "mert", model)
     raise ValueError(f"`model` must be a path, a Hub id or a MERT model object, got {type(model).__name__}")
-
-
-def model_fingerprint(backbone):
-    """sha256 of the backbone's config and every weight (names, shapes, dtypes, bytes): the model's identity."""
-    digest = hashlib.sha256()
-    config = backbone.config.to_dict()
-    for volatile in ("_name_or_path", "transformers_version", "_commit_hash", "torch_dtype", "dtype",
-                     "_attn_implementation_autoset", "architectures", "auto_map"):
-        config.pop(volatile, None)
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(backbone.state_dict().items()):
-        tensor = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def model_display_name(model):
@@ -381,6 +367,9 @@ def cached_split_features(backbone, fingerprint, dataset, split, args, device, d
     else:
         logger.info("Feature cache miss: extracting %s/%s with %s -> %s", dataset, split, model_name, path)
         begin = time.perf_counter()
+        from ..backends import for_inference
+
+        backbone = for_inference(backbone, args.backend, fingerprint=fingerprint)
         columns = extract_sharded(extract_split_features, backbone, ds, args, device, dtype,
                                   description=f"{split} features", audio_key=(identity, split))
         elapsed = time.perf_counter() - begin
