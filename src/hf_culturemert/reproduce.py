@@ -116,6 +116,10 @@ class ReproduceArguments:
         default=None, metadata={"help": "Probing window (miniature 4 s; 95m preset 30 s as MARBLE)."})
     tag_families: Optional[List[str]] = field(default=None, metadata={
         "help": f"Tag families probed (miniature default {' '.join(MINIATURE_TAG_FAMILIES)}; 95m preset: all)."})
+    real_makam: bool = field(default=True, metadata={
+        "help": "Miniature with makam: continual pre-training on makam also hears real makam melodies (OTMM, "
+                "resynthesised; CC BY-NC-SA 4.0), and real makam recognition (20 makams, held-out recordings) is "
+                "evaluated (results-otmm/). --no_real_makam leaves both out."})
     teacher: str = field(default="rvq", metadata={
         "help": "Miniature acoustic teacher: 'rvq' (residual k-means codebooks fitted on the log-mel frames of "
                 "general audio: the base's western clips plus train clips of every tradition, as EnCodec was "
@@ -278,7 +282,7 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir, te
     stage1, stage2 = recipe["stages"]
     stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
                   warmup_steps=max(1, args.stage1_steps // 5), learning_rate=args.cpt_learning_rate)
-    steps = args.stage2_steps * len(train_datasets)
+    steps = args.stage2_steps * len([d for d in train_datasets if d in TRADITIONS])  # OTMM joins makam's share
     stage2.update(max_steps=steps, warmup_steps=max(1, steps // 10), learning_rate=args.cpt_learning_rate)
     return recipe
 
@@ -294,6 +298,28 @@ def miniature_probe_dtype():
     except OSError:
         return "float32"
     return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+
+
+REAL_MAKAM_DATASET = "otmm"
+
+
+def _uses_real_makam(args):
+    """Whether the miniature adds the real makam melodies (OTMM) to makam's training data and evaluation."""
+    return bool(args.preset == "miniature" and getattr(args, "real_makam", False) and "makam" in args.traditions)
+
+
+def _train_datasets(args, traditions):
+    """What a continual pre-training run hears: its traditions, and the real makam melodies with makam."""
+    extra = [REAL_MAKAM_DATASET] if _uses_real_makam(args) and "makam" in traditions else []
+    return list(traditions) + extra
+
+
+def _real_makam_licence(name, args):
+    """Models that heard the OTMM melodies carry their CC BY-NC-SA 4.0 terms on their cards."""
+    if not _uses_real_makam(args) or name not in ("single-makam", "CultureMERT", "CultureMERT-TA"):
+        return ""
+    return ("Trained in part on melodies of the OTMM makam recognition dataset (MTG; CC BY-NC-SA 4.0): "
+            "non-commercial use only, shared under the same licence. ")
 
 
 def _full_eval_datasets(args):
@@ -465,7 +491,7 @@ def run_reproduce(args: ReproduceArguments):
         return rehearse_reproduce(args)
     out = Path(args.output_dir)
     folder = open_run_folder(args)
-    miniature_stages = 7 if args.retrain_base else 6
+    miniature_stages = (7 if args.retrain_base else 6) + _uses_real_makam(args)
     total = 1 if args.base_only else len(args.traditions) + (miniature_stages if args.preset == "miniature" else 4)
     log = folder.start(total=total)
     models_dir = out / "models"
@@ -477,6 +503,11 @@ def run_reproduce(args: ReproduceArguments):
             folders = build_synthetic_corpus(out / "data", seed=args.seed,
                                              clips_per_split=args.clips_per_split or MINIATURE_CLIPS,
                                              traditions=["western"] + list(args.traditions), overwrite=args.overwrite)
+            if _uses_real_makam(args):
+                from .data.builders.otmm import build_otmm_clips
+
+                small = None if args.clips_per_split is None else {"train": 1, "validation": 1, "test": 1}
+                folders[REAL_MAKAM_DATASET] = build_otmm_clips(out / "data", seed=args.seed, per_makam=small)
             return {name: str(path) for name, path in folders.items()}
 
         data = {} if args.base_only else log.run("data", build_data, lambda r: list(r.values()))
@@ -536,9 +567,10 @@ def run_reproduce(args: ReproduceArguments):
     singles = {}
     for tradition in args.traditions:
         singles[tradition] = log.run(f"continual pre-training: {tradition}",
-                                     lambda t=tradition: adapt(f"single-{t}", [t]), lambda r: [r])
+                                     lambda t=tradition: adapt(f"single-{t}", _train_datasets(args, [t])),
+                                     lambda r: [r])
     culturemert = log.run("continual pre-training: all (CultureMERT)",
-                          lambda: adapt("culturemert", list(args.traditions)), lambda r: [r])
+                          lambda: adapt("culturemert", _train_datasets(args, args.traditions)), lambda r: [r])
 
     seeds = args.probe_seeds or (MINIATURE_PROBE_SEEDS if args.preset == "miniature" else [0, 1, 2])
     probe_settings = dict(window_seconds=window, seeds=list(seeds), cache_dir=str(out / "cache"))
@@ -588,6 +620,19 @@ def run_reproduce(args: ReproduceArguments):
                                **probe_settings)["files"]
 
     results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
+    if _uses_real_makam(args):
+        def evaluate_real_makam():
+            from .probing import evaluate_models
+            from .probing.handcrafted import HandcraftedFeatures
+
+            probed = {name: models[name] for name in ("base", "single-makam", "CultureMERT", "CultureMERT-TA")}
+            probed.update({"random-init": floor, "upper-bound": HandcraftedFeatures()})
+            settings = dict(probe_settings, tag_families=["makam"])
+            return evaluate_models(probed, [data[REAL_MAKAM_DATASET]], out / "results-otmm",
+                                   overwrite=args.overwrite, **settings)["files"]
+
+        results_files = dict(results_files, **{f"real_makam_{k}": v for k, v in log.run(
+            "evaluate: real makam recognition (OTMM)", evaluate_real_makam, lambda r: list(r.values())).items()})
 
     def cards():
         return write_cards(models, out / "results" / "results.json", merged, args)
@@ -619,6 +664,9 @@ def write_cards(models, results_json, merged, args):
             info["datasets"] = []
             info["results_note"] = ("Miniature run of `culturemert reproduce` on the synthetic corpus: the numbers "
                                     "show the pipeline works, not how CultureMERT performs on real music.")
+            if _real_makam_licence(name, args):
+                info["license"] = "cc-by-nc-sa-4.0"
+                info["results_note"] = _real_makam_licence(name, args) + info["results_note"]
         if name == "CultureMERT-TA":
             sweep = ", ".join(f"{k}: {v:.4f}" for k, v in merged["scores"].items())
             card = render_model_card("merged", merged_models=[str(models[s]) for s in singles],

@@ -29,6 +29,9 @@ def main(argv):
     if args.base_only:
         sys.stdout.write(f"Pico base pre-trained: {where(result['models']['base'])}\n")
         return 0
+    rehearsal = result if args.rehearsal else None
+    if rehearsal:
+        result = rehearsal["summary"]
 
     files = result["results"]
     lines = ["", "CultureMERT study finished. Written:",
@@ -41,5 +44,10 @@ def main(argv):
               for name, path in result["models"].items()]
     lines.append(f"  best task-arithmetic lambda (validation): {result['best_lambda']}")
     lines += ["", Path(result["results"]["markdown"]).read_text(encoding="utf-8")]
+    if rehearsal:
+        from ..rehearsal.study import timing_table
+
+        lines += [timing_table(rehearsal), f"  measured step costs: {where(rehearsal['step_costs'])}",
+                  "", rehearsal["random_weights"]]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
