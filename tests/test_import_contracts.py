@@ -22,10 +22,13 @@ def test_import_contracts_are_kept():
 def test_every_top_level_module_has_a_layer():
     parser = configparser.ConfigParser()
     parser.read(CONFIG)
-    layered = set(re.findall(r"hf_culturemert\.(\w+)", parser["importlinter:contract:layers"]["layers"]))
+    layers = parser["importlinter:contract:layers"]["layers"]
+    layered = set(re.findall(r"hf_culturemert\.(\w+)", layers))
+    optional = set(re.findall(r"\(hf_culturemert\.(\w+)\)", layers))  # may be absent
     package = ROOT / "src" / "hf_culturemert"
     modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
     modules |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
     missing = sorted(modules - layered)
     assert not missing, f"place {missing} in a layer of .importlinter (and docs/architecture.md)"
-    assert not layered - modules, f".importlinter names modules that do not exist: {sorted(layered - modules)}"
+    assert not layered - optional - modules, \
+        f".importlinter names modules that do not exist: {sorted(layered - optional - modules)}"
