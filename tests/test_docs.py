@@ -120,3 +120,26 @@ def test_readme_is_one_screen_and_its_links_resolve():
     # every guide is one click away
     for guide in sorted((ROOT / "docs" / "guides").glob("*.md")):
         assert f"docs/guides/{guide.name}" in readme, f"the README does not link {guide.name}"
+
+
+def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
+    """The README's quick start, executed with a tiny random model standing in for the Hub checkpoint."""
+    import soundfile as sf
+
+    import hf_culturemert.export
+    from hf_culturemert.testing import random_model, sine_wave, tiny_mert_config
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quick start"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'load_model("culturemert-95m")' in snippet and "extract_features(" in snippet
+    audio = tmp_path / "concert.wav"
+    sf.write(audio, sine_wave(3.0, seed=0), 24000)
+    config = tiny_mert_config()
+    loaded = []
+    monkeypatch.setattr(hf_culturemert.export, "load_model",
+                        lambda name, **kwargs: loaded.append(name) or random_model(config))
+    namespace = {}
+    exec(compile(snippet.replace("concert.mp3", str(audio)), "README.md", "exec"), namespace)
+    assert loaded == ["culturemert-95m"]
+    assert tuple(namespace["feats"].pooled.shape) == (config.num_hidden_layers + 1, config.hidden_size)
