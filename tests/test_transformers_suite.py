@@ -50,6 +50,20 @@ def _only(test, classes):
         del test.all_model_classes
 
 
+class _OurModelTest(ModelTesterMixin):
+    """What every tester here adds to transformers' mixin: the labels each head's loss needs (transformers only
+    knows its own classes'), and the config checks."""
+
+    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
+        inputs = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
+        if return_labels:
+            inputs.update(self.model_tester.labels_for(model_class))
+        return inputs
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
+
+
 class _CNNTaggerSkips:
     """The common tests that cannot apply to a CNN tagger on spectrograms, each with why (transformers' own
     Encodec, UnivNet and ResNet testers skip these too)."""
@@ -149,22 +163,13 @@ class MERTModelTester:
         return {}
 
 
-class MERTModelTest(ModelTesterMixin, unittest.TestCase):
+class MERTModelTest(_OurModelTest, unittest.TestCase):
     all_model_classes = (MERTModel, MERTForPreTraining, MERTForAudioTagging)
     test_resize_embeddings = False
 
     def setUp(self):
         self.model_tester = MERTModelTester(self)
         self.config_tester = ConfigTester(self, config_class=MERTConfig, hidden_size=48)
-
-    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
-        inputs = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
-        if return_labels:
-            inputs.update(self.model_tester.labels_for(model_class))
-        return inputs
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     def test_model(self):
         config, input_values, attention_mask = self.model_tester.prepare_config_and_inputs()
@@ -258,7 +263,7 @@ class MusicnnModelTester(_SpectrogramTaggerTester):
                              backend_channels=8, backend_kernel=3, dense_size=8, num_labels=self.num_labels)
 
 
-class _SpectrogramTaggerTest(_CNNTaggerSkips, ModelTesterMixin):
+class _SpectrogramTaggerTest(_CNNTaggerSkips, _OurModelTest):
     model_tester_factory = None
     config_class = None
 
@@ -267,15 +272,6 @@ class _SpectrogramTaggerTest(_CNNTaggerSkips, ModelTesterMixin):
         self.config_tester = ConfigTester(self, config_class=self.config_class, has_text_modality=False,
                                           common_properties=["num_mel_bins", "chunk_frames", "dropout"],
                                           dense_size=9)
-
-    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
-        inputs = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
-        if return_labels:
-            inputs.update(self.model_tester.labels_for(model_class))
-        return inputs
-
-    def test_config(self):
-        self.config_tester.run_common_tests()
 
     def test_model(self):
         config, inputs = self.model_tester.prepare_config_and_inputs_for_common()
