@@ -24,6 +24,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..constants import SAMPLING_RATE
 from .metadata import resource_path
 
 logger = logging.getLogger(__name__)
@@ -331,7 +332,7 @@ def morty_anchor(subset: Optional[PitchSubset] = None, bin_cents=25.0, kernel_ce
 
 
 def synthesize(cents: np.ndarray, hop_seconds: float, reference_hz: float = NORMALISED_TONIC_HZ,
-               sampling_rate: int = 24000, harmonics: int = 6, peak: float = 0.5) -> np.ndarray:
+               sampling_rate: int = SAMPLING_RATE, harmonics: int = 6, peak: float = 0.5) -> np.ndarray:
     """A deterministic harmonic tone that follows a pitch track (cents re ``reference_hz``; NaN = silence).
 
     ``harmonics`` partials at 1/h amplitude (those above Nyquist dropped), frequency interpolated linearly in
