@@ -46,11 +46,12 @@ def _download_and_unpack(root):
             capture_output=True, text=True, timeout=900)
         archives = sorted(Path(tmp).glob("transformers-*.tar.gz"))
         if result.returncode != 0 or not archives:
+            said = ((result.stderr or result.stdout).strip().splitlines() or ["nothing"])[-1]
             raise CommonTestsUnavailable(
                 f"transformers' common model tests are not cached in {root} and the transformers=={VERSION} source "
-                f"distribution could not be downloaded from the package index (pip said: "
-                f"{(result.stderr or result.stdout).strip().splitlines()[-1:] or ['nothing']}). Run the tests once "
-                f"with access to PyPI, or unpack tests/*.py of transformers-{VERSION}.tar.gz into {root / PACKAGE}.")
+                f"distribution could not be downloaded from the package index (pip: {said}). Run the tests once with "
+                f"access to PyPI, or unpack tests/*.py of transformers-{VERSION}.tar.gz into {root / PACKAGE} "
+                "beside an empty __init__.py.")
         staging = Path(tmp) / "staging" / PACKAGE
         staging.mkdir(parents=True)
         prefix = f"transformers-{VERSION}/tests/"
