@@ -76,11 +76,24 @@ def test_mel_front_end_rejects_bad_input(bad, message):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(channels=[]), "channels"), (dict(chunk_frames=8), "chunk_frames"), (dict(dropout=1.0), "dropout"),
-    (dict(problem_type="single_label_classification"), "problem_type"),
 ])
 def test_vggish_config_rejects_impossible_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VGGishConfig(**kwargs)
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "regression"])
+def test_every_tagger_refuses_a_problem_type_other_than_multi_label(problem_type):
+    """The three families alike: a config takes any of transformers' problem types (its common kwargs), the tagger
+    refuses all but multi-label (BCE) when it is built, naming config.problem_type."""
+    from hf_culturemert.models.mert import MERTConfig, MERTForAudioTagging
+
+    for config_class, model_class in ((VGGishConfig, VGGishForAudioTagging), (MusicnnConfig, MusicnnForAudioTagging),
+                                      (MERTConfig, MERTForAudioTagging)):
+        config = config_class(problem_type=problem_type)
+        with pytest.raises(ValueError, match="config.problem_type must be 'multi_label_classification'"):
+            model_class(config)
+        assert model_class.config_class().problem_type in (None, "multi_label_classification")
 
 
 def test_musicnn_config_rejects_impossible_values():
