@@ -32,3 +32,20 @@ def test_every_top_level_module_has_a_layer():
     assert not missing, f"place {missing} in a layer of .importlinter (and docs/architecture.md)"
     assert not layered - optional - modules, \
         f".importlinter names modules that do not exist: {sorted(layered - optional - modules)}"
+
+
+def test_shared_constants_are_defined_once():
+    """The 24 kHz rate and the tradition list live in hf_culturemert.constants; the Hub remote code under models/
+    must stand alone and keeps its own defaults."""
+    package = ROOT / "src" / "hf_culturemert"
+    rate = re.compile(r"^[A-Z_]*RATE\s*=\s*24_?000\b", re.M)
+    traditions = re.compile(r"""^[A-Z_]+\s*=\s*[(\[]\s*["']lyra["'],\s*["']makam["'],\s*["']hindustani["'],"""
+                            r"""\s*["']carnatic["']\s*[)\]]""", re.M)
+    copies = []
+    for path in package.rglob("*.py"):
+        if path.name == "constants.py" or "models" in path.relative_to(package).parts[:1]:
+            continue
+        text = path.read_text(encoding="utf-8")
+        copies += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in (*rate.finditer(text),
+                                                                       *traditions.finditer(text))]
+    assert not copies, f"import these from hf_culturemert.constants instead: {copies}"
