@@ -16,6 +16,14 @@ CPU runs fp32; with CUDA a bf16 run follows (target on an H100: >= 5,000x real t
     python benchmarks/extract.py --files 512 --gpu-batch-size 32 --num-workers 12
     python benchmarks/extract.py --memory 10 30 60   # peak RSS of `culturemert embed` on 10/30/60-minute files
 
+``--engines`` runs ``culturemert embed`` (decode + windows + every hidden state, batch 8 of 5 s windows) on a real
+recording, Debian's asc-music MP3s joined into one ~18-minute file (cut to ``--minutes``), once per CPU inference
+engine (``hf_culturemert.backends``: torch, fused, onnxruntime, openvino), in alternating rounds; prints the CPU and
+the load average, the default engine (``auto``), each engine's x real time and its features' max abs difference from
+torch; saves ``benchmarks/results/extract.json``:
+
+    python benchmarks/extract.py --engines --minutes 20 --rounds 1
+
 ``--memory`` runs ``culturemert embed`` (decode + windows + features; the tiny random model, so that the model's
 own memory does not hide the pipeline's) in a fresh process per file length and reports its peak RSS against the
 size of the decoded audio (float32 mono at 24 kHz): the growth with length must stay within the decoded audio.
@@ -196,6 +204,77 @@ def run_memory(minutes_list, audio_format="wav"):
     return rows
 
 
+def real_recording(folder, minutes):
+    """Debian's asc-music MP3s (fetched as tests/test_real_recordings.py does) joined and cut to ``minutes``."""
+    import subprocess
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_real_recordings import asc_music_files
+
+    listing = Path(folder) / "files.txt"
+    listing.write_text("".join(f"file '{path}'\n" for path in asc_music_files()))
+    path = Path(folder) / "asc-music.mp3"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-t",
+                    str(minutes * 60), "-c", "copy", str(path)], check=True)
+    return path
+
+
+def run_engines(minutes, rounds, batch_size):
+    """``embed`` (decode + extract) on a real recording per engine, alternating; returns the printed table."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _results import machine, save
+
+    from hf_culturemert import MERTModel
+    from hf_culturemert.backends import for_inference, installed_backends, resolve_backend
+    from hf_culturemert.commands.embed import EmbedArguments, embed_files
+
+    config, _ = load_config()
+    torch.manual_seed(0)
+    model = MERTModel(config).eval()
+    info = machine()
+    default = resolve_backend("auto", model)
+    print(f"CPU {info['cpu']} ({info['cores']} cores, {', '.join(info['isa'])}), {torch.get_num_threads()} threads, "
+          f"load average {info.get('load_average')}; default engine (auto): {default}")
+    engines = {name: for_inference(model, name) for name in ("torch", "fused", "onnxruntime", "openvino")
+               if name in installed_backends()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = real_recording(tmp, minutes)
+        times = {name: [] for name in engines}
+        features = {}
+        for round_ in range(rounds):
+            names = list(engines)
+            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+                args = EmbedArguments(audio=[str(path)], window_seconds=5.0, batch_size=batch_size, device="cpu")
+                begin = time.perf_counter()
+                ((_, features[name]),) = list(embed_files(args, model=engines[name]))
+                times[name].append(time.perf_counter() - begin)
+                print(f"round {round_ + 1}: {name} {times[name][-1]:.1f} s", flush=True)
+    audio = features["torch"].window_ends[-1]
+    after = [round(v, 2) for v in os.getloadavg()]
+    rows = []
+    for name in engines:
+        wall = float(np.median(times[name]))
+        diff = max(float((features[name].window_features - features["torch"].window_features).abs().max()),
+                   float((features[name].pooled - features["torch"].pooled).abs().max()))
+        rows.append([name + (" (auto)" if name == default else ""), f"{wall:.1f}", f"{audio / wall:.2f}",
+                     f"{np.median(times['torch']) / wall:.2f}x", f"{diff:.1e}"])
+    columns = ["engine", "wall (s)", "x real time", "vs torch", "max abs diff vs torch"]
+    print(f"\n`embed` on {audio / 60:.1f} min of real music (asc-music MP3, decode included), batch {batch_size}")
+    print("| " + " | ".join(columns) + " |\n|---|---:|---:|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    fastest = min(engines, key=lambda name: np.median(times[name]))
+    print(f"load average after: {after}; fastest: {fastest}; default: {default}")
+    save("extract", [{"title": f"`culturemert embed` per engine on {audio / 60:.1f} min of real music, {info['cpu']}",
+                      "columns": columns, "rows": rows}],
+         notes=[f"Decode + 5 s windows + every hidden state, batch {batch_size}, MERT-95M random weights, float32, "
+                f"{torch.get_num_threads()} threads; median of {rounds} alternating round(s).",
+                f"Load average before {info.get('load_average')}, after {after} (a shared machine).",
+                f"The default engine (auto) here is {default}; the fastest in this run was {fastest}."],
+         command=f"python benchmarks/extract.py --engines --minutes {minutes:g} --rounds {rounds}")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small CPU run (~1 minute)")
@@ -211,7 +290,14 @@ def main(argv=None):
     parser.add_argument("--skip-cpu", action="store_true", help="only the GPU run")
     parser.add_argument("--memory", type=float, nargs="+", default=None, metavar="MINUTES",
                         help="instead: peak RSS of `culturemert embed` on files of these lengths (e.g. 10 30 60)")
+    parser.add_argument("--engines", action="store_true",
+                        help="instead: `embed` on a real recording per CPU inference engine (see above)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="--engines: minutes of the recording (max ~17.6)")
+    parser.add_argument("--rounds", type=int, default=1, help="--engines: alternating rounds")
     options = parser.parse_args(argv)
+    if options.engines:
+        run_engines(options.minutes, options.rounds, batch_size=8)  # embed's default batch
+        return 0
     if options.memory:
         run_memory(options.memory, options.format if options.format != "wav" else "wav")
         return 0

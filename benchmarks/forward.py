@@ -1,114 +1,123 @@
-"""Forward throughput of MERTModel vs transformers' HubertModel (the published MERT code is bit-identical to it).
+"""Forward throughput of MERT-95M on each CPU inference engine, side by side in one run.
 
-Seconds of audio processed per second, 95M config, random weights shared by both models, 10 s clips, batch 1 and 8,
-measured in the same run (interleaved repeats, median). CPU: both fp32; ours uses SDPA and a padding-aware front end,
-the reference is HubertModel with eager attention. On CPU a second column runs ours through
-``hf_culturemert.inference.fuse_for_inference`` (oneDNN GEMMs/convs with fused GELU, cache-blocked front end).
-GPU (when CUDA is available): ours bf16 + SDPA vs the fp32 eager reference. A last column runs ours through
-``hf_culturemert.inference.compile_for_inference`` (torch.compile with frozen weights; its one-off compile time
-per shape is printed, not counted). Targets: >= 1.3x on CPU, >= 4x on an H100.
+Seconds of audio processed per second (median over alternating rounds), 95M config with random weights, every
+hidden state returned (probing needs them all), 10 s clips, batch 1 and 8, float32. Engines
+(``hf_culturemert.backends``): ``eager`` (``MERTModel``, SDPA), ``fused`` (``fuse_for_inference``), ``onnxruntime``
+and ``openvino`` (the cached export); ``--hubert`` adds transformers' ``HubertModel`` with eager attention (the
+published MERT code is bit-identical to it), ``--compile`` adds ``torch.compile`` with frozen weights. Each round
+runs every engine once, in a rotated order, so a drifting load on a shared machine hits them alike. The max abs
+difference is over every hidden state, against ``eager``. Prints the CPU, the threads and the load average before
+and after; saves ``benchmarks/results/forward.json``. With CUDA, eager bf16 and compiled run on the GPU instead.
 
-    python benchmarks/forward.py [--quick] [--batch-sizes 1 8] [--seconds 10] [--repeats 3] [--no-compile]
+    python benchmarks/forward.py [--batch-sizes 1 8] [--seconds 10] [--repeats 3] [--hubert] [--compile]
 """
 
 import argparse
-import json
+import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
-from hf_culturemert import MERTModel
-from hf_culturemert.export import reference_config
-from hf_culturemert.testing import hubert_twin
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import machine, save  # noqa: E402
 
-def build_pair(device):
-    torch.manual_seed(0)
-    ours = MERTModel(reference_config("95M")).eval()
-    reference = hubert_twin(ours, attn_implementation="eager")
-    return ours.to(device), reference.to(device)
+from hf_culturemert import MERTModel  # noqa: E402
+from hf_culturemert.backends import for_inference, installed_backends, resolve_backend  # noqa: E402
+from hf_culturemert.export import reference_config  # noqa: E402
 
 
 def timed(fn, device):
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    fn()
+    out = fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, out
+
+
+def build_engines(model, device, hubert, compile_):
+    """name -> callable(x) returning every hidden state."""
+    def states(runner):
+        return lambda x: runner(x, output_hidden_states=True, return_dict=True).hidden_states
+
+    if device.type == "cuda":
+        engines = {"eager bf16": states(model.to(device, torch.bfloat16))}
+    else:
+        engines = {"eager": states(model)}
+        for name in ("fused", "onnxruntime", "openvino"):
+            if name in installed_backends():
+                begin = time.perf_counter()
+                engines[name] = states(for_inference(model, name))
+                print(f"{name}: ready in {time.perf_counter() - begin:.1f} s (export, cached by weights, + load)")
+            else:
+                print(f"{name}: not installed, skipped")
+    if compile_:
+        from hf_culturemert.inference import compile_for_inference
+
+        engines["compiled"] = states(compile_for_inference(model))
+    if hubert:
+        from hf_culturemert.testing import hubert_twin
+
+        engines["HubertModel"] = states(hubert_twin(model.float().cpu(), attn_implementation="eager").to(device))
+    return engines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="batch 1 and 2, 2 repeats (about a minute on 2 cores)")
-    parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row (saves the compile time)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds (after one warm-up round)")
+    parser.add_argument("--hubert", action="store_true", help="add transformers' HubertModel (eager attention)")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile with frozen weights")
     args = parser.parse_args()
-    if args.quick:
-        args.batch_sizes, args.repeats = [1, 2], 2
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    ours, reference = build_pair(device)
-    fast_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    ours = ours.to(fast_dtype)
-    fast = {}
-    if device.type == "cpu":
-        from hf_culturemert.inference import fuse_for_inference
-
-        fast["fused"] = fuse_for_inference(ours)
-    if not args.no_compile:
-        from hf_culturemert.inference import compile_for_inference
-
-        fast["compiled"] = compile_for_inference(ours)
+    torch.manual_seed(0)
+    model = MERTModel(reference_config("95M")).eval()
+    info = machine()
+    print(f"CPU {info['cpu']} ({info['cores']} cores, {', '.join(info['isa'])}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {info.get('load_average')}; default engine here: "
+          f"{resolve_backend('auto', model)}")
+    engines = build_engines(model, device, args.hubert, args.compile)
+    names = list(engines)
     samples = int(args.seconds * 24000)
-    rows = []
-    print(f"device={device} threads={torch.get_num_threads()} clip={args.seconds:.0f}s ours={fast_dtype} "
-          f"reference=HubertModel eager fp32; fused = fuse_for_inference (CPU); compiled = torch.compile (inductor) "
-          f"with frozen weights")
-    names = ["ours", *fast]
-    print(f"{'batch':>5} " + " ".join(f"{name:>9}" for name in [*names, "Hubert"]) + "  "
-          + " ".join(f"{'ratio ' + name:>15}" for name in names)
-          + f" {'compile s':>10}  " + " ".join(f"{'max|diff| ' + name:>19}" for name in names) + "   (audio-s/s)")
+    rows, speeds = [], {}
+    print(f"\n| batch | {' | '.join(names)} | max abs diff vs eager ({', '.join(names[1:])}) |")
     for batch in args.batch_sizes:
-        x = torch.randn(batch, samples, device=device)
-        runs = {"ours": lambda: ours(x.to(fast_dtype)), "reference": lambda: reference(x)}  # noqa: E731
-        compile_seconds = float("nan")
-        for name, model in fast.items():
-            runs[name] = lambda model=model: model(x.to(fast_dtype))  # noqa: E731
-            if name == "compiled":
-                compile_seconds = timed(runs[name], device)  # the first call of this shape compiles
+        x = torch.randn(batch, samples, generator=torch.Generator().manual_seed(batch)).to(device)
+        times = {name: [] for name in names}
+        outputs = {}
         with torch.inference_mode():
-            for run in runs.values():  # warm-up
-                run()
-        times = {name: [] for name in runs}
-        with torch.inference_mode():
-            for _ in range(args.repeats):  # interleaved, so drifting machine load hits every variant alike
-                for name, run in runs.items():
-                    times[name].append(timed(run, device))
-        diffs = dict.fromkeys(names, float("nan"))
-        if fast_dtype == torch.float32:
-            with torch.inference_mode():
-                expected = reference(x).last_hidden_state
-                for name in names:
-                    diffs[name] = (runs[name]().last_hidden_state - expected).abs().max().item()
-        audio = batch * args.seconds
-        rate = {name: audio / statistics.median(values) for name, values in times.items()}
-        row = {"batch": batch, "reference": rate["reference"], "device": str(device),
-               "compile_seconds": compile_seconds}
-        for name in names:
-            suffix = "" if name == "ours" else f"_{name}"
-            row.update({name: rate[name], f"ratio{suffix}": rate[name] / rate["reference"],
-                        f"max_abs_diff{suffix}": diffs[name]})
-        rows.append(row)
-        print(f"{batch:>5} " + " ".join(f"{rate[name]:>9.1f}" for name in [*names, "reference"]) + "  "
-              + " ".join(f"{rate[name] / rate['reference']:>14.2f}x" for name in names)
-              + f" {compile_seconds:>10.1f}  " + " ".join(f"{diffs[name]:>19.2e}" for name in names))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+            for round_ in range(args.repeats + 1):
+                order = names[round_ % len(names):] + names[: round_ % len(names)]
+                for name in order:
+                    seconds, outputs[name] = timed(lambda: engines[name](x), device)
+                    if round_:  # round 0 warms up (allocator, runtime plans)
+                        times[name].append(seconds)
+        reference = outputs[names[0]]
+        diffs = [max(float((torch.as_tensor(np.asarray(got)).float().to(device) - want.float()).abs().max())
+                     for got, want in zip(outputs[name], reference)) for name in names[1:]]
+        speeds[batch] = {name: batch * args.seconds / statistics.median(times[name]) for name in names}
+        cells = [f"{speeds[batch][name]:.2f}" for name in names]
+        rows.append([str(batch), *cells, ", ".join(f"{d:.1e}" for d in diffs)])
+        print(f"| {batch} | {' | '.join(cells)} | {', '.join(f'{d:.1e}' for d in diffs)} |", flush=True)
+    after = [round(v, 2) for v in os.getloadavg()]
+    print(f"load average after: {after}")
+    for batch, speed in speeds.items():
+        print(f"batch {batch}: " + ", ".join(f"{name} {speed[name] / speed[names[0]]:.2f}x" for name in names[1:])
+              + f" {names[0]}")
+    notes = [f"Audio-seconds per second, median of {args.repeats} alternating rounds after a warm-up round; "
+             f"{args.seconds:g} s clips, MERT-95M random weights, float32, every hidden state returned; "
+             f"{torch.get_num_threads()} threads.",
+             f"Load average before {info.get('load_average')}, after {after} (a shared machine).",
+             f"auto picks {resolve_backend('auto', model)} here (hf_culturemert.backends)."]
+    save("forward", [{"title": f"Forward throughput per engine, {info['cpu']}",
+                      "columns": ["batch", *names, f"max abs diff vs {names[0]} ({', '.join(names[1:])})"],
+                      "rows": rows}], notes=notes, command="python " + " ".join(sys.argv))
 
 
 if __name__ == "__main__":
