@@ -29,7 +29,22 @@ def _mtat_tags() -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What the project knows about one dataset. ``repo_id`` is resolved against ``$CULTUREMERT_HUB_ORG``."""
+    """What the project knows about one dataset. ``repo_id`` is resolved against ``$CULTUREMERT_HUB_ORG``.
+
+    Attributes:
+        name: the registry name (``makam``, ``synthetic-lyra`` ...).
+        pretty_name: the name in cards and tables.
+        repo_name: the Hub repo's name, under the organisation.
+        tags: the tag vocabulary, in the order of the ``labels`` columns (ccml's top-N for the real datasets).
+        splits: ``{split: number of tracks}`` of the published splits.
+        license: the data's licence (a Hub licence id).
+        citation: its BibTeX.
+        audio_source: where the audio comes from and how to build the dataset.
+        tag_prefixes: the tag families (``instruments--`` ...) of a family-prefixed vocabulary.
+        max_duration: seconds kept of each recording, when the study cuts them.
+        synthetic: made by the synthetic corpus generator.
+        description: a sentence for the dataset card.
+    """
 
     name: str
     pretty_name: str

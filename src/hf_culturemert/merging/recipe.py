@@ -65,6 +65,14 @@ class MergeRecipe:
 
     Tensor selection: a backbone tensor is merged when its name matches one of ``include`` and none of
     ``exclude`` or of the ``keep_from_base`` presets; every other tensor is copied from the base unchanged.
+    Each field's ``help`` (shown by ``culturemert merge --help``) documents it.
+
+    Example:
+        ```python
+        recipe = MergeRecipe(base="m-a-p/MERT-v1-95M", models=["lyra", "makam", "hindustani", "carnatic"],
+                             method="task_arithmetic", weight=0.2, output="CultureMERT-TA-95M")
+        result = run_merge(recipe)             # or MergeRecipe.from_yaml("merge-culturemert-ta.yaml")
+        ```
     """
 
     base: Optional[str] = field(default=None, metadata={
