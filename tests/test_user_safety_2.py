@@ -14,6 +14,7 @@ from hf_culturemert import runstate
 from hf_culturemert.cli import main as cli_main
 from hf_culturemert.outputs import MANIFEST_FILE, OutputManifest, atomic_write_text
 from hf_culturemert.testing import sine_wave, write_tone_corpus
+from test_user_safety import run_cli_in_process as run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -21,14 +22,8 @@ TRANSFER = ["transfer", "--models", "vggish", "--datasets", "western", "lyra", "
             "--clips_per_split", "4", "--progress", "false"]
 
 
-def run(capsys, *args):
-    """``culturemert`` in this process: (code, stdout, stderr)."""
-    code = cli_main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def one_line(err, command):
+    """The one line a command ended with (an error or an interruption), no traceback."""
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.startswith(f"culturemert {command}:")]
     assert len(lines) == 1, err

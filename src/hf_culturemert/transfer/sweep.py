@@ -291,6 +291,12 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
 
 def run_transfer(args: TransferArguments):
     """Run (or resume) the sweep; returns a summary with every output path (``plan`` text on a dry run)."""
+    if args.rehearsal and not args.dry_run:
+        if args.preset != "west-to-east":
+            raise ValueError("--rehearsal rehearses the real study: pass --preset west-to-east with it")
+        from ..rehearsal.transfer import rehearse_transfer
+
+        return rehearse_transfer(args)
     plan = Plan(args)
     if args.dry_run:
         from .dryrun import dry_run_plan
@@ -298,9 +304,11 @@ def run_transfer(args: TransferArguments):
         return dry_run_plan(plan)
     out = Path(args.output_dir)
     run_folder = open_run_folder(args)
-    _barrier()
     singles, transfers = plan.run_names()
-    log = run_folder.start(total=len(singles) + len(transfers) + 3, after_record=_barrier)
+    total = len(singles) + len(transfers) + 3
+    log = run_folder.start(total=total, after_record=_barrier) if _main_process() else None
+    _barrier()  # the other processes read the stage log once the main process has (re)started it
+    log = log or run_folder.start(total=total, after_record=_barrier)
     plan_key = json.dumps([list(plan.models), plan.datasets, plan.modes, plan.pairs])
     if plan.miniature and not args.data_root:
         from ..data import build_synthetic_corpus
