@@ -23,6 +23,11 @@
 #   extract    benchmarks/extract.py --skip-cpu (256 files x 30 s): end-to-end x real time
 #   pytest     tests/test_modeling.py -x (CPU tests, but under the machine's torch 2.11 / Python 3.12)
 #   compiled   benchmarks/forward.py with the torch.compile column (inductor compile per shape: gets what is left)
+#   rehearse_reproduce / rehearse_transfer  `culturemert reproduce --preset culturemert-95m --rehearsal` and
+#              `culturemert transfer --preset west-to-east --rehearsal` (every stage of the real presets at a toy
+#              budget; rehearsal_*.json come back with each stage's wall time, and the measured step costs).
+#              They need more than the default budget: DEVICE_CHECKS_ONLY="rehearse_reproduce rehearse_transfer"
+#              DEVICE_CHECKS_BUDGET_S=560, carry=[".whl", ".rehearsal-inputs"] (prepared as said at rehearsal_check)
 # Decoding: the carried torchcodec 0.16 (built for torch >= 2.11, CUDA) needs the system's FFmpeg libraries. If it
 # cannot decode there, a soundfile stand-in `torchcodec` package (WAV/FLAC only, the synthetic data's formats) is
 # put first on PYTHONPATH and the summary says so ("decoder"): decode-dependent figures (extract end to end, FSDP
@@ -156,6 +161,34 @@ print(json.dumps(result, indent=1))
 sys.exit(0 if result["ok"] else 1)
 PYEOF
 }
+
+# ------------------------------------------------------------------------------------------ sub-command: rehearsal
+# The real presets end to end at a toy budget (hf_culturemert.rehearsal): the inputs are prepared here, where apt
+# reaches Debian (`.venv/bin/python -m hf_culturemert.rehearsal.study .rehearsal-inputs`, ~3 MiB, git-ignored) and
+# travel with `carry=[".whl", ".rehearsal-inputs"]`; without them the rehearsal fetches Debian's music itself.
+rehearsal_check() {
+  set -e
+  local kind=$1 out="$WORK/rehearsal-$1"
+  rm -rf "$out"
+  if [ -d "$REPO/.rehearsal-inputs/data" ]; then
+    mkdir -p "$out"
+    cp -r "$REPO/.rehearsal-inputs" "$out/inputs"
+    echo "{\"command\": \"$kind\", \"status\": \"running\"}" > "$out/rehearsal.json"
+  fi
+  if [ "$kind" = reproduce ]; then
+    "$PY" -m hf_culturemert.cli reproduce --preset culturemert-95m --rehearsal --output_dir "$out"
+    cp "$out/step_costs.json" "$OUT/rehearsal_step_costs.json"
+    "$PY" -m hf_culturemert.cli reproduce --preset culturemert-95m --dry_run --step_costs "$out/step_costs.json" \
+      | tail -n 3
+  else
+    "$PY" -m hf_culturemert.cli transfer --preset west-to-east --rehearsal --output_dir "$out" --no_progress
+  fi
+  cp "$out/rehearsal.json" "$OUT/rehearsal_$kind.json"
+}
+if [ "${1:-}" = "__rehearsal" ]; then
+  rehearsal_check "$2"
+  exit $?
+fi
 
 if [ "${1:-}" = "__fsdp" ]; then
   fsdp_check
@@ -399,6 +432,8 @@ else
     --reference-files 16
   step pytest 60 30 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_modeling.py
   step compiled 180 90 "$PY" "$B/forward.py" --json "$OUT/forward_compiled.json"
+  step rehearse_reproduce 420 120 bash "$SELF" __rehearsal reproduce
+  step rehearse_transfer 420 120 bash "$SELF" __rehearsal transfer
 fi
 
 # ------------------------------------------------------------------------------------------------ summary

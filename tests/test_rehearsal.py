@@ -97,3 +97,37 @@ def test_reproduce_rehearsal_runs_every_stage_of_the_95m_preset(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stderr[-2000:]
     assert "measured step cost" in plan.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_transfer_rehearsal_runs_the_west_to_east_stages(tmp_path):
+    """The CNNs at their published sizes on the six datasets, two pairs in both modes (the full 30-pair matrix and
+    AST at 128 x 500 run on a GPU: scripts/device_checks.sh; on 2 CPU cores they take hours)."""
+    out = tmp_path / "rehearsal"
+    command = [sys.executable, "-m", "hf_culturemert.cli", "transfer", "--preset", "west-to-east", "--rehearsal",
+               "--models", "vggish", "musicnn", "--pairs", "mtat:makam", "makam:lyra", "--output_dir", str(out),
+               "--no_progress"]
+    done = subprocess.run(command, env=dict(_env(), OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=3500, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Wall time per stage:" in done.stdout
+    report = json.loads((out / "rehearsal.json").read_text())
+    assert report["status"] == "complete" and report["models"] == ["vggish", "musicnn"]
+    stages = json.loads((out / "study" / "stages.json").read_text())
+    singles = [f"single: {m} on {d}" for m in ("vggish", "musicnn")
+               for d in ("mtat", "fma", "lyra", "makam", "hindustani", "carnatic")]
+    transfers = [f"transfer: {m} {mode} {pair}" for m in ("vggish", "musicnn") for mode in ("full", "head")
+                 for pair in ("mtat -> makam", "makam -> lyra")]
+    assert set(singles + transfers + ["report: tables and heatmaps", "cards"]) <= set(stages)
+    for name in singles + transfers:
+        assert stages[name]["seconds"] > 0, name
+    for model in ("vggish", "musicnn"):
+        for dataset in ("mtat", "fma", "lyra", "makam", "hindustani", "carnatic"):
+            folder = out / "study" / "models" / model / dataset
+            assert (folder / "model.safetensors").is_file() and (folder / "README.md").is_file()
+    config = json.loads((out / "study" / "models" / "vggish" / "mtat" / "config.json").read_text())
+    assert config.get("chunk_frames") == 230  # the published input length
+    results = out / "study" / "results"
+    assert (results / "results.json").is_file() and (results / "results.md").is_file()
+    assert list(results.glob("*.png"))

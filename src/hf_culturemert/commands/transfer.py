@@ -31,6 +31,9 @@ def main(argv):
         return 0
     if result.get("main_process") is False:
         return 0
+    rehearsal = result if args.rehearsal else None
+    if rehearsal:
+        result = rehearsal["summary"]
     files = result["results"]
     lines = ["", "Transfer study finished. Written:",
              f"  results (markdown): {Path(files['markdown']).resolve()}",
@@ -39,5 +42,9 @@ def main(argv):
              f"  model folders:      {Path(result['output_dir']).resolve() / 'models'}",
              f"  stage log:          {Path(result['stages']).resolve()}", "",
              Path(files["markdown"]).read_text(encoding="utf-8")]
+    if rehearsal:
+        from ..rehearsal.study import timing_table
+
+        lines += [timing_table(rehearsal), "", rehearsal["random_weights"]]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

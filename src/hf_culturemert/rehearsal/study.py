@@ -170,3 +170,10 @@ def timing_table(report) -> str:
     """The wall time of every stage, as printed at the end of a rehearsal."""
     rows = [f"  {seconds:>8.1f} s  {name}" for name, seconds in report["stage_seconds"].items() if seconds is not None]
     return "\n".join(["Wall time per stage:"] + rows)
+
+
+if __name__ == "__main__":  # prepare the inputs once where apt reaches Debian (scripts/device_checks.sh carries them)
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prepare_inputs(Path(sys.argv[1] if len(sys.argv) > 1 else ".rehearsal-inputs"), Timer())

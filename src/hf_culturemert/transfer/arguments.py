@@ -47,6 +47,14 @@ class TransferArguments:
         "help": "Dry run: peak dense bf16 TFLOP/s of the GPU (H100 SXM: 989)."})
     mfu: float = field(default=0.25, metadata={"help": "Dry run: assumed model FLOP utilisation."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
+    rehearsal: bool = field(default=False, metadata={
+        "help": "With --preset west-to-east: rehearse the study end to end at a toy budget (real builders on "
+                "real-format data around Debian's game music, the published architectures, AST's ImageNet "
+                "initialisation from a random DeiT, 1 epoch per run) and print each stage's wall time; see "
+                "hf_culturemert.rehearsal.transfer. --models picks the families (default vggish musicnn ast)."})
+    rehearsal_audio: Optional[str] = field(default=None, metadata={
+        "help": "With --rehearsal: a folder of audio files to cut tracks from (default: Debian's asc-music and "
+                "wesnoth-1.16-music, fetched once with apt-get into ~/.cache/hf-culturemert-rehearsal)."})
 
     def __post_init__(self):
         from .training import MODES

@@ -5,6 +5,7 @@ CultureMERT-95M and CultureMERT-TA-95M through ``MERTForAudioTagging``; the tiny
 """
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 CNN_FAMILIES = ("vggish", "musicnn")
 STUDY_FAMILIES = ("vggish", "musicnn", "ast")
+DEIT_ENV = "CULTUREMERT_DEIT"  # a local DeiT-base-distilled-384 folder for AST's ImageNet initialisation
 SIZES = ("published", "miniature")
 # miniature sizes: a few thousand to a few hundred thousand parameters, same structure as the published models
 MINIATURE = {
@@ -212,7 +214,8 @@ def build_tagger(family, tags, size="published", init="random", seed=0, deit=Non
             if deit is None:
                 from transformers import DeiTModel
 
-                deit = DeiTModel.from_pretrained(IMAGENET_DEIT, add_pooling_layer=False)
+                # $CULTUREMERT_DEIT: a local copy of the checkpoint (offline machines; the rehearsal's random one)
+                deit = DeiTModel.from_pretrained(os.environ.get(DEIT_ENV) or IMAGENET_DEIT, add_pooling_layer=False)
             init_ast_from_deit(model, deit)
         elif init != "random":
             raise ValueError(f"Unknown AST initialisation {init!r}; use 'imagenet' or 'random'")
