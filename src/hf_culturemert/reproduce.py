@@ -483,12 +483,9 @@ def run_reproduce(args: ReproduceArguments):
     """Run (or resume) the study; returns a summary dict with every output path."""
     if args.dry_run:
         return plan(args)
-    if args.rehearsal:
-        if args.preset != "culturemert-95m":
-            raise ValueError("--rehearsal rehearses the real study: pass --preset culturemert-95m with it")
-        from .rehearsal.study import rehearse_reproduce
-
-        return rehearse_reproduce(args)
+    if args.rehearsal:  # a rehearsal runs this study, so it sits above it (docs/architecture.md)
+        raise ValueError("run_reproduce runs the study itself; rehearse with hf_culturemert.rehearsal.study."
+                         "rehearse_reproduce(args), which `culturemert reproduce --rehearsal` calls")
     out = Path(args.output_dir)
     folder = open_run_folder(args)
     miniature_stages = (7 if args.retrain_base else 6) + _uses_real_makam(args)
@@ -735,7 +732,7 @@ def plan(args: ReproduceArguments):
     lines.append(f"estimated pre-training cost: {gpu_hours:.1f} H100 GPU-hours at {args.mfu:.0%} MFU "
                  f"({runs} runs), {wall_hours:.2f} h wall on {args.gpus} GPUs")
     if args.step_costs:
-        from .rehearsal.costs import measured_cost_lines
+        from .pretraining.costs import measured_cost_lines
 
         lines += measured_cost_lines(args.step_costs, audio_seconds_per_run, runs)
     text = "\n".join(lines)

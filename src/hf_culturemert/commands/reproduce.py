@@ -18,7 +18,14 @@ def main(argv):
 
     if not args.dry_run:
         quiet_library_progress()
-    result = run_reproduce(args)
+    if args.rehearsal and not args.dry_run:  # the real preset's stages at a toy budget
+        if args.preset != "culturemert-95m":
+            raise ValueError("--rehearsal rehearses the real study: pass --preset culturemert-95m with it")
+        from ..rehearsal.study import rehearse_reproduce
+
+        result = rehearse_reproduce(args)
+    else:
+        result = run_reproduce(args)
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")
         return 0

@@ -25,7 +25,14 @@ def main(argv):
         import torch
 
         torch.set_num_threads(1)  # tiny models: one intra-op thread is fastest, above all on shared cores
-    result = run_transfer(args)
+    if args.rehearsal and not args.dry_run:  # the real preset's stages at a toy budget
+        if args.preset != "west-to-east":
+            raise ValueError("--rehearsal rehearses the real study: pass --preset west-to-east with it")
+        from ..rehearsal.transfer import rehearse_transfer
+
+        result = rehearse_transfer(args)
+    else:
+        result = run_transfer(args)
     if args.dry_run:
         sys.stdout.write(result["plan"] + "\n")
         return 0

@@ -291,12 +291,9 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
 
 def run_transfer(args: TransferArguments):
     """Run (or resume) the sweep; returns a summary with every output path (``plan`` text on a dry run)."""
-    if args.rehearsal and not args.dry_run:
-        if args.preset != "west-to-east":
-            raise ValueError("--rehearsal rehearses the real study: pass --preset west-to-east with it")
-        from ..rehearsal.transfer import rehearse_transfer
-
-        return rehearse_transfer(args)
+    if args.rehearsal and not args.dry_run:  # a rehearsal runs this sweep, so it sits above it (docs/architecture.md)
+        raise ValueError("run_transfer runs the sweep itself; rehearse with hf_culturemert.rehearsal.transfer."
+                         "rehearse_transfer(args), which `culturemert transfer --rehearsal` calls")
     plan = Plan(args)
     if args.dry_run:
         from .dryrun import dry_run_plan
