@@ -7,7 +7,6 @@ update`` first if needed) and fails, naming the command, if it cannot. ``CULTURE
 import json
 import math
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,38 +16,21 @@ from hf_culturemert.cli import main as cli_main
 
 CACHE = Path(os.environ.get("CULTUREMERT_TEST_CACHE", Path.home() / ".cache" / "hf-culturemert-tests"))
 PACKAGE = "asc-music"
-MUSIC = Path("usr/share/games/asc/music")
 EXPECTED = ("frontiers.mp3", "machine_wars.mp3", "time_to_strike.mp3")
-
-
-def _run(command, cwd):
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
 
 
 def asc_music_files():
     """The three MP3 paths, fetching and unpacking the Debian package into the cache when missing."""
-    root = CACHE / PACKAGE
-    files = [root / MUSIC / name for name in EXPECTED]
-    if all(f.is_file() for f in files):
-        return files
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: cannot fetch the Debian package {PACKAGE} for this test; install "
-                        f"it, or unpack {PACKAGE}'s .deb into {root} by hand")
-    download = CACHE / "deb"
-    download.mkdir(parents=True, exist_ok=True)
-    done = _run(["apt-get", "download", PACKAGE], download)
-    if done.returncode != 0:
-        _run(["apt-get", "update"], download)
-        done = _run(["apt-get", "download", PACKAGE], download)
-    debs = sorted(download.glob(f"{PACKAGE}_*.deb"))
-    if done.returncode != 0 or not debs:
-        pytest.fail(f"`apt-get download {PACKAGE}` failed in {download} (exit {done.returncode}): "
-                    f"{done.stderr.strip()[-500:]}")
-    unpacked = _run(["dpkg-deb", "-x", str(debs[-1]), str(root)], download)
-    if unpacked.returncode != 0 or not all(f.is_file() for f in files):
-        pytest.fail(f"`dpkg-deb -x {debs[-1]} {root}` did not give {', '.join(EXPECTED)}: {unpacked.stderr[-500:]}")
-    return files
+    from hf_culturemert.rehearsal.sources import debian_recordings
+
+    try:
+        found = {path.name: path for path in debian_recordings([PACKAGE], cache=CACHE)}
+    except RuntimeError as error:
+        pytest.fail(f"cannot fetch the Debian package {PACKAGE} for this test: {error}")
+    missing = [name for name in EXPECTED if name not in found]
+    if missing:
+        pytest.fail(f"{PACKAGE} unpacked into {CACHE / PACKAGE} lacks {', '.join(missing)}")
+    return [found[name] for name in EXPECTED]
 
 
 def ffprobe_duration(path):

@@ -195,7 +195,8 @@ def make_fma(root, cutter: TrackCutter, per_split: Dict[str, int]) -> dict:
         writer.writerow([""] + [name for _, name in FMA_COLUMNS])
         writer.writerow(["track_id"] + [""] * len(FMA_COLUMNS))
         writer.writerows(rows)
-    (splits / "genres.json").write_text(json.dumps({t: genres[t] for t in genres if t in {r[0].zfill(6) for r in rows}}))
+    kept = {row[0].zfill(6) for row in rows}
+    (splits / "genres.json").write_text(json.dumps({t: genres[t] for t in genres if t in kept}))
     return {"audio": str(root / "fma_medium"), "tracks_csv": str(tracks), "splits_dir": str(splits)}
 
 
@@ -240,8 +241,8 @@ def dunya_records(tradition: str, per_split: Dict[str, int]) -> Dict[str, dict]:
             n = len(records)
             players = [(f"Performer {n}", i) for i in _cycle(family("instrument"), n, 2)]
             if tradition == "makam":
-                records[mbid] = makam_recording(mbid, f"Eser {n}", _cycle(family("makam"), n), _cycle(family("usul"), n),
-                                                players)
+                records[mbid] = makam_recording(mbid, f"Eser {n}", _cycle(family("makam"), n),
+                                                _cycle(family("usul"), n), players)
             elif tradition == "carnatic":
                 records[mbid] = carnatic_recording(mbid, f"Kriti {n}", _cycle(family("raga"), n),
                                                    _cycle(family("tala"), n), _cycle(family("form"), n), players)

@@ -51,11 +51,16 @@ class Timer:
         return result
 
 
-def _refuse_foreign(out: Path, command: str):
-    """The rehearsal writes only into a new folder or one of its own (``rehearsal.json`` marks it)."""
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+def start(out: Path, command: str) -> Path:
+    """The rehearsal's marker (``rehearsal.json``); it writes only into a new folder or one of its own."""
+    marker = out / MARKER
+    if out.exists() and any(out.iterdir()) and not marker.is_file():
         raise ValueError(f"{out} is not empty and holds no {MARKER}: the {command} rehearsal writes into a new "
                          "folder or one of its own rehearsals; pass another --output_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        marker.write_text(json.dumps({"command": command, "status": "running"}))
+    return marker
 
 
 def recordings(audio_folder=None):
@@ -116,7 +121,8 @@ def step_costs(study: Path) -> dict:
         steps, runtime = summary.get("global_step"), summary.get("train_runtime_s")
         if not steps or not runtime:
             continue
-        clip_seconds = summary["per_device_train_batch_size"] * summary.get("num_processes", 1) * summary["crop_seconds"]
+        clips = summary["per_device_train_batch_size"] * summary.get("num_processes", 1)
+        clip_seconds = clips * summary["crop_seconds"]
         rows.append({"run": complete.parent.parent.name, "stage": complete.parent.name, "steps": steps,
                      "seconds": runtime, "seconds_per_step": runtime / steps,
                      "clip_seconds_per_step": clip_seconds, "seconds_per_clip_second": runtime / steps / clip_seconds})
@@ -133,12 +139,7 @@ def rehearse_reproduce(args):
     from ..reproduce import run_reproduce
 
     out = Path(args.output_dir)
-    _refuse_foreign(out, "reproduce")
-    out.mkdir(parents=True, exist_ok=True)
-    marker = out / MARKER
-    if not marker.is_file():
-        marker.write_text(json.dumps({"command": "reproduce", "status": "running"}))
-    timer = Timer()
+    marker, timer = start(out, "reproduce"), Timer()
     inputs = out / "inputs"
     data = prepare_inputs(inputs, timer, args.rehearsal_audio, progress=False)
     base = timer.run("base: MERT-v1-95M config, random weights",

@@ -18,7 +18,7 @@ import logging
 import os
 from pathlib import Path
 
-from .study import MARKER, Timer, _refuse_foreign, prepare_inputs
+from .study import Timer, prepare_inputs, start
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,7 @@ def rehearse_transfer(args):
     from ..transfer.sweep import run_transfer
 
     out = Path(args.output_dir)
-    _refuse_foreign(out, "transfer")
-    out.mkdir(parents=True, exist_ok=True)
-    marker = out / MARKER
-    if not marker.is_file():
-        marker.write_text(json.dumps({"command": "transfer", "status": "running"}))
-    timer = Timer()
+    marker, timer = start(out, "transfer"), Timer()
     inputs = out / "inputs"
     data = prepare_inputs(inputs, timer, args.rehearsal_audio,
                           names=("lyra", "makam", "hindustani", "carnatic", "fma", "mtat"))
