@@ -13,6 +13,9 @@ seed, each in its own process and output folder (reruns resume/skip finished see
   (sum over traditions of model gains / sum of single-culture gains);
 * the references: the hand-crafted upper bound, the random-init floor and the base on western and every tradition;
 * forgetting: the western score of every adapted model against the base's;
+* real makam recognition (OTMM, 20 makams, held-out recordings; ``results-otmm/``): test accuracy and ROC-AUC of
+  the upper bound, floor, base, single-culture makam, CultureMERT and CultureMERT-TA, and whether continual
+  pre-training on makam beats the base by more than the base's seed std;
 * the wall time of each run (the README's "under 10 minutes on 2 CPU cores" claim);
 * the acceptance checks of the miniature (issue 14), each PASS or FAIL, from the numbers above.
 
@@ -125,6 +128,40 @@ def references(per_seed, traditions):
     return lines
 
 
+REAL_MAKAM_MODELS = ("upper-bound", "random-init", "base", "single-makam", "CultureMERT", "CultureMERT-TA")
+
+
+def real_makam_scores(folder):
+    """Test accuracy and ROC-AUC on real makam recognition (OTMM, 20 makams), per model; {} when not run."""
+    path = Path(folder) / "results-otmm" / "results.json"
+    if not path.is_file():
+        return {}
+    results = json.loads(path.read_text())["results"]
+    return {model: {m: next(iter(per.values()))["summary"][m]["mean"] for m in ("top1_accuracy", "roc_auc")}
+            for model, per in results.items()}
+
+
+def real_makam(per_seed_real):
+    """Table and acceptance check of real makam recognition over seeds (issue 29)."""
+    runs = [r for r in per_seed_real if r]
+    if not runs:
+        return []
+    lines = ["", f"### Real makam recognition (OTMM, 20 makams, held-out recordings; test, mean +- std over "
+             f"{len(runs)} seeds)", "", "| model | accuracy | ROC-AUC |", "|---|---|---|"]
+    for model in REAL_MAKAM_MODELS:
+        if all(model in r for r in runs):
+            lines.append(f"| {model} | " + " | ".join(_cell([r[model][m] for r in runs])
+                                                   for m in ("top1_accuracy", "roc_auc")) + " |")
+    if len(runs) > 1 and all("single-makam" in r and "base" in r for r in runs):
+        for metric, label in (("top1_accuracy", "accuracy"), ("roc_auc", "ROC-AUC")):
+            gain = statistics.mean([r["single-makam"][metric] - r["base"][metric] for r in runs])
+            std = statistics.stdev([r["base"][metric] for r in runs])
+            lines.append(f"- {'PASS' if gain > std else 'FAIL'}: single-culture continual pre-training on makam "
+                         f"beats the base on real makam {label} by more than the base's seed std "
+                         f"({100 * gain:+.1f} vs {100 * std:.1f})")
+    return lines
+
+
 def stage_times(folders):
     """Seconds per stage of every run (from its ``stages.json``): where the wall time goes."""
     logs = {seed: json.loads((folder / "stages.json").read_text()) for seed, folder in folders.items()
@@ -194,10 +231,11 @@ def main():
         parser.error("--seeds: at least 3 seeds are needed for a mean and a spread")
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    walls, per_seed = {}, []
+    walls, per_seed, per_seed_real = {}, [], []
     for seed in args.seeds:
         walls[seed] = run_seed(seed, out, args.extra)
         per_seed.append(scores(out / f"seed-{seed}"))
+        per_seed_real.append(real_makam_scores(out / f"seed-{seed}"))
         sys.stdout.write(f"seed {seed}: {walls[seed]:.0f} s wall\n" if walls[seed] else f"seed {seed}: done\n")
         sys.stdout.flush()
     traditions = [t for t in TRADITIONS if all(f"single-{t}" in s for s in per_seed)]
@@ -206,12 +244,13 @@ def main():
                                                             if w)]
     lines += analyse(per_seed, traditions)
     lines += references(per_seed, traditions)
+    lines += real_makam(per_seed_real)
     lines += stage_times({seed: out / f"seed-{seed}" for seed in args.seeds})
     lines += acceptance(per_seed, traditions, walls)
     text = "\n".join(lines) + "\n"
     (out / "benchmark.md").write_text(text)
-    (out / "benchmark.json").write_text(json.dumps({"wall_seconds": walls, "scores": dict(zip(args.seeds, per_seed))},
-                                                   indent=2))
+    (out / "benchmark.json").write_text(json.dumps({"wall_seconds": walls, "scores": dict(zip(args.seeds, per_seed)),
+                                                    "real_makam": dict(zip(args.seeds, per_seed_real))}, indent=2))
     sys.stdout.write(text)
     tables, notes = tables_from_markdown(text)
     save("reproduce", tables, notes=notes, title="The miniature study over 3 seeds",

@@ -94,6 +94,18 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     assert all(t.startswith("genres--") for t in results["results"]["base"]["lyra"]["tags"])
     assert all(t.startswith("instrument--") for t in results["results"]["base"]["makam"]["tags"])
 
+    # real makam recognition (OTMM melodies; makam's continual pre-training heard them too): every reference and
+    # every model that saw makam, on held-out recordings, with accuracy beside ROC-AUC
+    real = json.loads((out / "results-otmm" / "results.json").read_text())["results"]
+    assert set(real) == {"upper-bound", "random-init", "base", "single-makam", "CultureMERT", "CultureMERT-TA"}
+    for per_dataset in real.values():
+        assert set(per_dataset) == {"otmm"} and len(per_dataset["otmm"]["tags"]) == 20
+        assert 0.0 <= per_dataset["otmm"]["summary"]["top1_accuracy"]["mean"] <= 1.0
+    assert "otmm" in json.loads((Path(models["single-makam"]) / "pretraining_complete.json").read_text())[
+        "train_datasets"]
+    assert "cc-by-nc-sa-4.0" in (Path(models["CultureMERT"]) / "README.md").read_text()
+    assert "cc-by-nc-sa-4.0" not in (Path(models["single-lyra"]) / "README.md").read_text()
+
     # every produced model folder is Hub-ready with a rendered card carrying its results
     for name in ("CultureMERT", "CultureMERT-TA", "single-lyra"):
         card = (Path(models[name]) / "README.md").read_text()

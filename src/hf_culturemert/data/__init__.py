@@ -2,7 +2,7 @@
 
 API summary (everything is importable from ``hf_culturemert.data``)::
 
-    DATASETS: dict[str, DatasetInfo]        # lyra, makam, hindustani, carnatic, fma, mtat, synthetic-<tradition>
+    DATASETS: dict[str, DatasetInfo]        # lyra, makam, hindustani, carnatic, fma, mtat, otmm, synthetic-<tradition>
         DatasetInfo(name, pretty_name, repo_name, tags, splits, license, citation, audio_source, tag_prefixes,
                     max_duration, synthetic, description); .repo_id = "$CULTUREMERT_HUB_ORG/<repo_name>"
                     (org default "culturemert"); .num_tags
@@ -38,6 +38,7 @@ API summary (everything is importable from ``hf_culturemert.data``)::
     is_hub_folder(folder); read_vocabulary(folder); push_to_hub(folder, repo_id, private=False, token=None)
 
 Builders for the real datasets live in ``hf_culturemert.data.builders`` (CLIs in ``dataset_scripts/``).
+Real makam melodies (OTMM pitch tracks, the MORTY anchor, resynthesis): ``hf_culturemert.data.otmm``.
 """
 
 from .chunking import (ChunkStats, crop_dataset, fixed_windows, iter_random_crops, iter_windows, num_windows,
