@@ -101,3 +101,21 @@ def test_sharded_evaluate_and_probe_equal_one_process(tmp_path):
     assert result["cache_hit"] is True
     for metric, value in cell_one["summary"].items():
         assert result["summary"][metric]["mean"] == pytest.approx(value["mean"], abs=1e-6), metric
+
+
+def test_a_track_shorter_than_half_a_window_gets_one_window(tmp_path):
+    """MARBLE's 30 s windows on 2 s tracks (the rehearsals' data, short Lyra pieces): one window each, no error."""
+    import torch
+
+    from hf_culturemert.data import build_synthetic_corpus
+    from hf_culturemert.probing.arguments import ProbeArguments
+    from hf_culturemert.probing.features import extract_split_features, load_backbone, load_split
+
+    folder = build_synthetic_corpus(tmp_path / "data", seed=1, clips_per_split=4, clip_seconds=2.0,
+                                    traditions=["makam"], progress=False)["makam"]
+    ds, _, _ = load_split(str(folder), "test")
+    backbone = load_backbone("tiny-random").eval()
+    columns = extract_split_features(backbone, ds, ProbeArguments(window_seconds=30.0, progress=False),
+                                     torch.device("cpu"), torch.float32)
+    assert len(columns["track_id"]) == len(ds) == 4
+    np.testing.assert_allclose(columns["window_end"] - columns["window_start"], 2.0, atol=0.05)

@@ -232,6 +232,7 @@ class _TrackWindows(torch.utils.data.Dataset):
         self.ds, self.sampling_rate = ds, sampling_rate
         self.window, self.hop, self.min_samples, self.label_column = window, hop, min_samples, label_column
         self.audio_key = audio_key  # (dataset identity, split): decoded clips go through AUDIO_CACHE
+        self.frame_samples = 0  # the model's receptive field: a track needs one frame
 
     def __len__(self):
         return len(self.ds)
@@ -250,7 +251,7 @@ class _TrackWindows(torch.utils.data.Dataset):
                 AUDIO_CACHE.get((*self.audio_key, index, self.sampling_rate), load)
         except ValueError as error:
             raise ValueError(f"Track {track_id!r} (row {index}): {error}") from error
-        if wave.shape[0] < self.min_samples:
+        if wave.shape[0] < self.frame_samples:  # shorter than half a window is fine: one window (window_bounds)
             raise ValueError(f"Track {track_id!r} (row {index}) has {wave.shape[0]} samples, fewer than one frame")
         bounds = window_bounds(wave.shape[0], self.window, self.hop, self.min_samples)
         labels = np.asarray(row[self.label_column], dtype=np.float32)
@@ -309,8 +310,9 @@ def extract_split_features(backbone, ds, args, device, dtype, description="featu
     AUDIO_CACHE.resize(args.audio_cache_mb * 2 ** 20)
     if args.num_workers or not args.audio_cache_mb:
         audio_key = None  # workers are other processes: their cache would die with them
-    loader = torch.utils.data.DataLoader(_TrackWindows(ds, rate, window, hop, min_samples, label_column, audio_key),
-                                         batch_size=1, collate_fn=_collate_tracks, num_workers=args.num_workers)
+    tracks = _TrackWindows(ds, rate, window, hop, min_samples, label_column, audio_key)
+    tracks.frame_samples = int(config.receptive_field)
+    loader = torch.utils.data.DataLoader(tracks, batch_size=1, collate_fn=_collate_tracks, num_workers=args.num_workers)
     track_ids, labels, starts, ends, features = [], [], [], [], []
     pending = []
 
