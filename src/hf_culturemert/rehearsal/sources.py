@@ -178,7 +178,11 @@ def make_fma(root, cutter: TrackCutter, per_split: Dict[str, int]) -> dict:
     splits.mkdir(parents=True, exist_ok=True)
     for split, name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
         ids = [f"{int(t):06d}" for t in resource_path("splits", "fma", name).read_text().split()]
-        chosen = [t for t in ids if t in genres][: per_split[split]]
+        chosen, seen = [], set()
+        for tid in ids:  # tracks of different genres: a split whose tags never vary cannot select a probe
+            if tid in genres and tuple(genres[tid]) not in seen and len(chosen) < per_split[split]:
+                chosen.append(tid)
+                seen.add(tuple(genres[tid]))
         (splits / name).write_text("".join(f"{int(t)}\n" for t in chosen))  # ccml's split, cut to the budget
         for tid in chosen:
             cutter.cut(root / "fma_medium" / track_path(tid))

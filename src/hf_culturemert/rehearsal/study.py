@@ -5,7 +5,7 @@ What is real: the preset's code path and stages (``run_reproduce`` with ``--pres
 architectures (MERT-v1-95M's config; EnCodec 24 kHz from its config), the recipe (``culturemert-95m.yaml``, its two
 stages, replay, freezing, bf16), the probing protocol (30 s windows, every layer, six datasets) and the outputs
 (merged model, model-card tables, plots, Hub-ready folders with cards). What is shrunk: steps (1 per stage), batch
-(2 clips), crops, tracks (2 s, 2 / 1 / 1 per split), probe seeds, learning rates and epochs. What cannot be shown:
+(2 clips), crops, tracks (2 s, 2 per split), probe seeds, learning rates and epochs. What cannot be shown:
 the weights are random (MERT-v1-95M and EnCodec cannot be downloaded here), so EnCodec's codes carry no meaning and
 no number in the tables says anything about CultureMERT.
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 MARKER = "rehearsal.json"
 STEP_COSTS = "step_costs.json"
 TRACK_SECONDS = 2.0
-PER_SPLIT = {"train": 2, "validation": 1, "test": 1}
+PER_SPLIT = {"train": 2, "validation": 2, "test": 2}  # probes select on validation: its tags must vary
 DATASETS = ("lyra", "makam", "hindustani", "carnatic", "fma", "mtat", "western")
 # the culturemert-95m recipe with its budgets shrunk: everything else (stages, replay, freezing, bf16, the EnCodec
 # 24 kHz architecture, masking, mixup, losses) is the recipe's own

@@ -4,7 +4,7 @@ Real: the preset's code path and stages (``run_transfer`` with ``--preset west-t
 each of the six datasets, every ordered pair x both modes, tables, heatmaps, cards), the datasets (built by the real
 builders from real-format sources, as for the reproduce rehearsal: :mod:`.sources`), the architectures at their
 published sizes (VGG-ish, Musicnn, AST at 128 x 500 with the ImageNet-initialisation code path) and the recipe's
-optimiser settings. Shrunk: epochs (1 per run) and tracks (2 s, 2 / 1 / 1 per split; Lyra 9 / 1 / 1). Not shown: AST's
+optimiser settings. Shrunk: epochs (1 per run) and tracks (2 s, 2 per split; Lyra 18 / 2 / 2). Not shown: AST's
 ImageNet weights (the DeiT it is initialised from is DeiT-base-distilled-384's architecture with random weights,
 flagged in ``rehearsal.json``), and anything the numbers would mean. The MERT-family backbones of the preset are Hub
 checkpoints and are left out unless ``--models`` names them (they then need the Hub).
