@@ -170,7 +170,7 @@ def build_otmm_clips(output_dir, seed: int = 0, per_makam: Optional[dict] = None
     """``output_dir/otmm``: short tonic-normalised excerpts of the shipped OTMM melodies, for the miniature study.
 
     ``per_makam[split]`` recordings of every makam (drawn by ``seed``) from the split's folds (train 3-9, validation
-    2, test 0-1); by default 20 / 5 / 10, i.e. all of validation and test. One excerpt of ``clip_seconds`` per
+    2, test 0-1); by default 12 / 5 / 10 (all of validation and test). One excerpt of ``clip_seconds`` per
     recording, starting at a voiced frame drawn by ``seed`` among those that leave a whole excerpt. A folder made
     with other settings is refused.
     """
