@@ -237,7 +237,18 @@ def test_10_12_bad_values_are_refused_in_one_line_before_anything_runs(tmp_path,
 
 
 # ------------------------------------------------------------------------------------------ 11. Ctrl-C
-def test_11_ctrl_c_is_one_line_naming_the_stage_and_resume(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def sigint_handler():
+    """The CLI ends the process on a second Ctrl-C once interrupted; give pytest its own handler back."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    assert signal.getsignal(signal.SIGINT) is not handler  # the CLI armed its exit-on-second-interrupt
+    signal.signal(signal.SIGINT, handler)
+
+
+def test_11_ctrl_c_is_one_line_naming_the_stage_and_resume(tmp_path, monkeypatch, capsys, sigint_handler):
     from hf_culturemert.transfer import sweep
 
     def interrupted(*args, **kwargs):

@@ -65,6 +65,7 @@ def main(argv=None):
         return int(module.main(argv[1:]) or 0)
     except KeyboardInterrupt:  # Ctrl-C: one line, where it stopped and how to go on
         sys.stderr.write(f"culturemert {name}: interrupted{runstate.where_stopped()}; {_RESUME}\n")
+        _exit_on_next_interrupt()
         return 130
     except Exception as error:  # noqa: BLE001 -- re-raised unless it is an expected user error
         if is_disk_full(error):
@@ -80,6 +81,17 @@ def main(argv=None):
 
 
 _RESUME = "rerun the same command to resume (finished stages and written files are kept)"
+
+
+def _exit_on_next_interrupt():
+    """Once interrupted, another Ctrl-C (or one raised late by a library while the process shuts down) ends the
+    process at once with the same status, not with a second traceback."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 if __name__ == "__main__":
