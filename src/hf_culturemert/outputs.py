@@ -54,11 +54,12 @@ def fix_modes(folder, pattern="*.safetensors"):
 
 
 def save_safetensors(tensors, path, metadata=None):
-    """``safetensors.torch.save_file`` whose result follows the umask (safetensors itself writes 0600)."""
-    from safetensors.torch import save_file
+    """``safetensors.torch.save_file`` whose result follows the umask (safetensors itself writes 0600), written
+    atomically (:func:`atomic_write_bytes`: a full disk leaves no partial file). For the package's small files
+    (features, teachers, heads): the bytes are built in memory first."""
+    from safetensors.torch import save
 
-    save_file(tensors, str(path), metadata=metadata)
-    return apply_default_mode(path)
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
 def atomic_write_bytes(path, data: bytes):
