@@ -230,6 +230,7 @@ class PitchSubset:
         return out
 
     def recording(self, index: int) -> Recording:
+        """Recording ``index``; the subset keeps the corrected tonic only, so it stands for both tonics."""
         return Recording(mbid=str(self.mbids[index]), makam=str(self.makams[index]), tonic=float(self.tonics[index]),
                          fold=int(self.folds[index]), annotated_tonic=float(self.tonics[index]))
 
