@@ -60,7 +60,9 @@ def main():
         if report.get("status") != "complete":
             sys.exit(f"{marker}: the rehearsal did not finish")
         if name == "transfer":
-            title += f" (models: {' '.join(report['models'])})"
+            pairs = report.get("pairs", "all")
+            title += (f" (models: {' '.join(report['models'])}; pairs: "
+                      f"{pairs if isinstance(pairs, str) else ' '.join(pairs)})")
         tables.append(_table(title, report, totals.get(name)))
         notes.append(f"{name}: {report['random_weights']}")
         costs = folder / "step_costs.json"

@@ -57,7 +57,7 @@ def rehearse_transfer(args):
                          lambda: random_deit(inputs / "models" / "deit-base-distilled-384-random", args.seed))
         os.environ[DEIT_ENV] = deit
     study_args = dataclasses.replace(args, rehearsal=False, rehearsal_audio=None, output_dir=str(out / "study"),
-                                     data_root=str(inputs / "data"), models=models, epochs=1, datasets=None)
+                                     data_root=str(inputs / "data"), models=models, epochs=1)
     summary = timer.run("study (the west-to-east preset's stages)", lambda: run_transfer(study_args))
     if summary.get("main_process") is False:
         return summary
@@ -65,6 +65,8 @@ def rehearse_transfer(args):
     timings = {**{f"rehearsal: {k}": v for k, v in timer.seconds.items()},
                **{name: entry.get("seconds") for name, entry in stages.items()}}
     report = {"command": "transfer", "status": "complete", "preset": "west-to-east", "models": models,
+              "datasets_run": list(args.datasets or []) or "all six", "pairs": list(args.pairs or []) or "all",
+              "modes": list(args.modes),
               "random_weights": RANDOM_DEIT_NOTE if "ast" in models else
               "REHEARSAL: models trained 1 epoch on 2 s tracks; the numbers are meaningless.",
               "datasets": data, "epochs": 1, "stage_seconds": timings, "summary": summary}
