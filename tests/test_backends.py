@@ -91,6 +91,15 @@ def test_export_is_cached_by_the_weights_fingerprint(model, export_cache, monkey
     assert not model.training  # the export leaves the model in the mode it found it
 
 
+def test_export_cache_keeps_the_most_recently_used(tmp_path, monkeypatch):
+    monkeypatch.setenv(EXPORT_CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr("hf_culturemert.inference.EXPORT_CACHE_KEEP", 1)
+    (tmp_path / "notes--mine").mkdir()  # not an export (no export.json): never removed
+    first = for_inference(random_model(tiny_mert_config(), seed=10), "onnxruntime")
+    second = for_inference(random_model(tiny_mert_config(), seed=11), "onnxruntime")
+    assert second.graph.is_file() and not first.graph.exists() and (tmp_path / "notes--mine").is_dir()
+
+
 def test_auto_rule(model, monkeypatch):
     # toy models skip the export (its seconds would never pay back): fused where oneDNN exists
     assert resolve_backend("auto", model) == ("fused" if "fused" in backends.installed_backends() else "torch")
@@ -174,3 +183,16 @@ def test_embed_and_probing_features_equal_across_backends(tmp_path):
                                torch.from_numpy(columns["torch"]["features"]), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="`backend` must be one of"):
         ProbeArguments(backend="cuda")
+
+
+def test_the_lambda_sweep_passes_its_backend_to_probing(monkeypatch):
+    from hf_culturemert.merging import sweep
+    from hf_culturemert.merging.recipe import MergeRecipe
+
+    seen = {}
+    monkeypatch.setattr(sweep, "probing_score_fn", lambda datasets, **kwargs: seen.update(kwargs))
+    sweep.recipe_score_fn(MergeRecipe(eval_datasets=["makam"], eval_backend="onnxruntime"))
+    assert seen["backend"] == "onnxruntime"
+    seen.clear()
+    sweep.recipe_score_fn(MergeRecipe(eval_datasets=["makam"]))  # unset: probing's default (auto)
+    assert "backend" not in seen and "progress" in seen

@@ -163,11 +163,15 @@ def test_fused_shares_parameters_and_rejects_bad_inputs():
         fused(torch.randn(1, 300))
 
 
+@pytest.mark.filterwarnings("ignore:fuse_when_possible is deprecated:FutureWarning")
 def test_fuse_when_possible_falls_back_to_the_model(monkeypatch, caplog):
-    """The embed command and the demo use it: a half-precision model, or a PyTorch without oneDNN, runs as is."""
+    """Deprecated (hf_culturemert.backends.for_inference replaces it), kept working: a half-precision model, or a
+    PyTorch without oneDNN, runs as is."""
     import hf_culturemert.inference as inference
 
     half = random_model(seed=19).to(torch.bfloat16)
+    with pytest.warns(FutureWarning, match="for_inference"):
+        inference.fuse_when_possible(half)
     with caplog.at_level("INFO", logger="hf_culturemert.inference"):
         assert inference.fuse_when_possible(half) is half
     assert "float32 CPU path" in caplog.text

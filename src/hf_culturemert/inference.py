@@ -1,9 +1,11 @@
-"""Fast frozen-weight inference on CPU: a fused oneDNN path and ``torch.compile`` with weight freezing.
+"""Fast frozen-weight inference: a fused oneDNN CPU path, ``torch.compile`` with weight freezing, and exported graphs
+run by ONNX Runtime or OpenVINO (:class:`ExportedMERT`). Which one runs is chosen in :mod:`hf_culturemert.backends`
+(``--backend``); with a runtime installed, its ``auto`` prefers the runtimes, which measure faster than the fused path.
 
 Why: a MERT forward pass on CPU is GEMM/convolution-bound and eager PyTorch already runs those near the machine's
 fp32 peak, so the gains are in which kernels run and in memory traffic:
 
-- :func:`fuse_for_inference` (the fast path): oneDNN GEMMs with pre-packed weights (on AMD CPUs MKL's sgemm takes
+- :func:`fuse_for_inference` (the fast path without a runtime): oneDNN GEMMs with pre-packed weights (on AMD CPUs MKL's sgemm takes
   a slower code path; oneDNN is 10-20% faster per GEMM here), q/k/v as one GEMM, GELU in the GEMM/conv epilogue,
   and a cache-blocked CNN front end (below). Measured on 2 shared CPU cores, 95M, 10 s clips
   (``benchmarks/forward.py``): 1.4-1.7x the audio throughput of transformers' HubertModel, outputs within 1e-5 of
@@ -308,8 +310,12 @@ def fuse_for_inference(model, block_frames=96):
 
 
 def fuse_when_possible(model):
-    """:func:`fuse_for_inference` where the fused path applies (a float32 model on a CPU with oneDNN), else ``model``
-    unchanged (logged): what the embed command and the demo use."""
+    """Deprecated: ``hf_culturemert.backends.for_inference(model)`` (``auto``) picks the fastest engine installed.
+
+    :func:`fuse_for_inference` where the fused path applies (a float32 model on a CPU with oneDNN), else ``model``
+    unchanged (logged)."""
+    warnings.warn("fuse_when_possible is deprecated: use hf_culturemert.backends.for_inference(model), which picks "
+                  "the fastest installed CPU engine", FutureWarning, stacklevel=2)
     try:
         return fuse_for_inference(model)
     except (ValueError, RuntimeError) as error:
@@ -323,6 +329,7 @@ def fuse_when_possible(model):
 
 EXPORT_FORMAT_VERSION = 1  # bump when the exported graph's inputs or outputs change: old cache entries then miss
 EXPORT_CACHE_ENV = "CULTUREMERT_EXPORT_CACHE"
+EXPORT_CACHE_KEEP = 8  # exports kept (least recently used out)
 
 
 def model_fingerprint(backbone):
@@ -412,6 +419,7 @@ def exported_graph(backbone, backend, fingerprint=None):
     folder = export_cache_dir() / f"{backend}--{digest}"
     graph = folder / ("model.onnx" if backend == "onnxruntime" else "model.xml")
     if (folder / "export.json").is_file():
+        os.utime(folder / "export.json")  # recently used: kept by the pruning below
         return graph
     logger.info("Exporting the model for %s (once per set of weights) -> %s", backend, folder)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -429,7 +437,18 @@ def exported_graph(backbone, backend, fingerprint=None):
     finally:
         backbone.train(training)
         shutil.rmtree(tmp, ignore_errors=True)
+    _prune_exports(folder.parent, keep=EXPORT_CACHE_KEEP)
     return graph
+
+
+def _prune_exports(root, keep):
+    """Remove all but the ``keep`` most recently used exports under ``root`` (a lambda sweep exports every candidate;
+    a 95M export is ~380 MB). Only finished export folders (``<backend>--<digest>/export.json``) are touched."""
+    exports = sorted((p for p in root.glob("*--*") if (p / "export.json").is_file()),
+                     key=lambda p: (p / "export.json").stat().st_mtime, reverse=True)
+    for old in exports[keep:]:
+        logger.info("Removing the least recently used export %s (more than %d cached)", old, keep)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class _Session:
