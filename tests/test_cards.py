@@ -145,3 +145,18 @@ def test_dataset_cards_for_the_real_datasets():
     assert "Dunya" in render_dataset_card("makam").text
     with pytest.raises(ValueError, match="Unknown dataset"):
         render_dataset_card("not-a-dataset")
+
+
+def test_every_card_writer_renders_through_the_templates():
+    """The pre-training card comes from model_cards/pretrained.md: a valid header, the base model, the summary."""
+    from hf_culturemert.cards import templates_dir
+    from hf_culturemert.pretraining.modeling import default_card
+
+    text = default_card("my-run", "m-a-p/MERT-v1-95M", {"max_steps": 7}, repo="org/my-run")
+    header = _front_matter(text)
+    assert header["base_model"] == "m-a-p/MERT-v1-95M" and "self-supervised" in header["tags"]
+    assert text.startswith("---\n") and "# my-run" in text and '"max_steps": 7' in text
+    assert 'from_pretrained("org/my-run"' in text and "{{" not in text
+    assert "base_model" not in _front_matter(default_card("local", str(templates_dir())))  # a local folder
+    for name in ("pretrained.md", "merge_output.md", "pico_base.md", "transfer_tagger.md"):
+        assert (templates_dir() / name).is_file()

@@ -69,11 +69,32 @@ def templates_dir() -> Path:
                             f"set ${TEMPLATES_ENV} to the model_cards/ folder of hf-culturemert")
 
 
-def _render_partial(name: str, **values) -> str:
+def _render_template(template, /, **values) -> str:
     import jinja2
 
-    text = (templates_dir() / name).read_text(encoding="utf-8")
-    return jinja2.Template(text, keep_trailing_newline=True).render(**values).strip() + "\n"
+    text = (templates_dir() / template).read_text(encoding="utf-8")
+    return jinja2.Template(text, keep_trailing_newline=True).render(**values)
+
+
+def _render_partial(name: str, **values) -> str:
+    return _render_template(name, **values).strip() + "\n"
+
+
+def render_card(template: str, metadata, /, **values) -> str:
+    """Card text from ``model_cards/<template>``: every card the package writes goes through here.
+
+    Args:
+        template: a file name in the templates folder (:func:`templates_dir`), e.g. ``pico_base.md``.
+        metadata: the YAML header: a ``huggingface_hub`` ``CardData`` or a plain mapping (dumped in its own order).
+        **values: the template's Jinja variables; ``card_data`` is the YAML header.
+
+    Returns:
+        The card's text (``README.md``), ending with one newline.
+    """
+    import yaml
+
+    header = metadata.to_yaml() if hasattr(metadata, "to_yaml") else yaml.safe_dump(dict(metadata), sort_keys=False)
+    return _render_template(template, card_data=header.rstrip(), **values).rstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------------------

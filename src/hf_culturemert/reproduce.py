@@ -387,6 +387,8 @@ def write_pico_base_card(model_dir, args, clips):
     """The pico base's README.md: what it is, how it was trained (from its own Trainer log), how to use it."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from .cards import render_card
+
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
     state = json.loads((model_dir / "trainer_state.json").read_text()) if (model_dir / "trainer_state.json").is_file() \
@@ -404,37 +406,12 @@ def write_pico_base_card(model_dir, args, clips):
     }.get(args.teacher, "a randomly initialised tiny EnCodec (its codes carry no meaning)")
     data = ModelCardData(license="cc-by-nc-4.0", library_name="transformers", pipeline_tag="feature-extraction",
                          tags=["music", "audio", "mert", "culturemert", "miniature"], model_name="pico-base")
-    loss_rows = "\n".join(f"| {step} | {loss:.3f} |" for step, loss in losses[:: max(1, len(losses) // 10)])
-    body = f"""
-# pico-base: the miniature CultureMERT study's pre-trained base
-
-A MERT-v1 model at pico scale ({config['num_hidden_layers']} layers x {config['hidden_size']}, CNN
-{config['conv_dim'][0]} channels, 24 kHz, 75 frames/s), pre-trained from scratch with MERT's objective (masked
-prediction of acoustic codes + CQT reconstruction) on synthetic *western* music only. It plays the part of
-MERT-v1-95M in `culturemert reproduce`: the traditions' instruments, forms, scales and cycles are absent from its data
-by construction, so continual pre-training on a tradition has something to add.
-
-- **Data:** {clips['train']} clips x 8 s of the synthetic western corpus (seed {args.seed}; `hf_culturemert.data`).
-- **Acoustic teacher:** {teacher}.
-- **Training:** {args.base_steps} steps, batch 8 x 2 s crops, AdamW, peak learning rate 1e-3 (linear decay, 5 %
-  warm-up), noise mixup; {f'{runtime / 60:.0f} min' if runtime else 'wall time not logged'} on 2 CPU cores.
-- **Made by:** `culturemert reproduce --retrain_base --base_only --output_dir DIR` (then `DIR/models/base/model`).
-- **Not for real music:** it never heard any; it exists so that the miniature study can be run and read offline.
-
-## Training loss (`trainer_state.json` holds the whole log)
-
-| step | loss |
-|---|---|
-{loss_rows}
-
-## Use
-
-```python
-from transformers import AutoModel
-model = AutoModel.from_pretrained("path/to/pico-base", trust_remote_code=True)
-```
-"""
-    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(str(model_dir / "README.md"))
+    text = render_card("pico_base.md", data, num_layers=config["num_hidden_layers"], hidden_size=config["hidden_size"],
+                       conv_channels=config["conv_dim"][0], train_clips=clips["train"], seed=args.seed,
+                       teacher=teacher, steps=args.base_steps,
+                       runtime=f"{runtime / 60:.0f} min" if runtime else "wall time not logged",
+                       losses=losses[:: max(1, len(losses) // 10)])
+    ModelCard(text).save(str(model_dir / "README.md"))
 
 
 def base_teacher(base):

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from .checkpoints import HEADS_FILE, check_compatible, resolve_input
@@ -264,7 +263,10 @@ def _revision_text(entry):
 
 
 def model_card(result, recipe_text, sweep=None):
-    """README.md of a merged model: Hub metadata, method with its paper, inputs with revisions, recipe."""
+    """README.md of a merged model (``model_cards/merge_output.md``): Hub metadata, method with its paper, inputs
+    with revisions, recipe."""
+    from ..cards import render_card
+
     recipe = result.recipe
     info = METHODS[recipe.method]
     name = recipe.model_name or (result.output.name if result.output else "merged-mert")
@@ -287,7 +289,6 @@ def model_card(result, recipe_text, sweep=None):
         parameters.append(f"sign election = {recipe.majority_sign_method}")
     rows = "\n".join(f"| {e['role']} | `{e['source']}` | {e['kind']} ({e['format']}) | {_revision_text(e)} |"
                      for e in result.provenance)
-    repo = f"<your-namespace>/{name}"
     copied = sorted(result.copied_keys)
     copied_text = (f"{len(copied)} tensor(s) were copied unchanged from the base: "
                    + ", ".join(f"`{k}`" for k in copied[:20]) + (" ..." if len(copied) > 20 else "") + "."
@@ -295,31 +296,11 @@ def model_card(result, recipe_text, sweep=None):
     heads_text = {"drop": "Pre-training heads were dropped: this is a bare MERT backbone (`MERTModel`).",
                   "base": f"The pre-training heads were copied from the base into `{HEADS_FILE}`.",
                   "merge": f"The pre-training heads were merged like the backbone, into `{HEADS_FILE}`."}
-    lines = ["---", yaml.safe_dump(metadata, sort_keys=False).rstrip(), "---", "", f"# {name}", "",
-             f"A merge of {len(recipe.models)} MERT checkpoint(s) made with "
-             f"hf-culturemert (`culturemert merge`), using **{info['title']}** "
-             f"({info['paper']}, [arXiv:{info['arxiv']}](https://arxiv.org/abs/{info['arxiv']})):", "",
-             f"    {info['formula']}", ""]
-    if parameters:
-        lines += ["with " + ", ".join(parameters) + ". Arithmetic in float32 on the stored tensors (the positional "
-                  "convolution's weight-norm magnitude and direction are merged as stored).", ""]
-    lines += ["## Inputs", "", "| role | source | kind | revision / weights sha256 |", "|---|---|---|---|", rows, "",
-              "## Merged tensors", "",
-              f"{len(result.merged_keys)} tensor(s) merged (include `{recipe.include}`, exclude "
-              f"`{recipe.exclude_patterns}`). {copied_text} {heads_text[recipe.heads]}", ""]
-    if sweep:
-        lines += ["## Lambda selection", "", sweep_markdown(sweep), ""]
-    lines += ["## Usage", "", "```python", "import torch",
-              "from transformers import AutoFeatureExtractor, AutoModel", "",
-              f'model = AutoModel.from_pretrained("{repo}", trust_remote_code=True)',
-              f'processor = AutoFeatureExtractor.from_pretrained("{repo}")',
-              "audio = torch.randn(24000 * 5).numpy()  # 5 s of 24 kHz mono audio",
-              'inputs = processor(audio, sampling_rate=24000, return_tensors="pt")',
-              "with torch.no_grad():", "    outputs = model(**inputs, output_hidden_states=True)",
-              "features = torch.stack(outputs.hidden_states).squeeze(1).mean(-2)  # [13, 768] time-averaged", "```",
-              "", "## Recipe (`merge_recipe.yaml`)", "", "Reproduce with `culturemert merge --recipe merge_recipe.yaml "
-              "--output <folder>`.", "", "```yaml", recipe_text.rstrip(), "```", ""]
-    return "\n".join(lines)
+    return render_card("merge_output.md", metadata, name=name, num_models=len(recipe.models), method=info,
+                       parameters=parameters, input_rows=rows, num_merged=len(result.merged_keys),
+                       include=recipe.include, exclude=recipe.exclude_patterns, copied_text=copied_text,
+                       heads_text=heads_text[recipe.heads], sweep_table=sweep_markdown(sweep) if sweep else "",
+                       repo=f"<your-namespace>/{name}", recipe_text=recipe_text.rstrip())
 
 
 def sweep_markdown(sweep):

@@ -22,33 +22,6 @@ HEADS_FILE = "pretraining_heads.safetensors"
 HEAD_PREFIXES = ("final_proj.", "label_embs_concat", "encoder_cqt_model.")
 COMPLETE_MARKER = "pretraining_complete.json"
 
-DEFAULT_CARD = """---
-library_name: transformers
-pipeline_tag: feature-extraction
-license: cc-by-nc-4.0
-tags: [music, audio, mert, culturemert, self-supervised]
-{base_model}---
-
-# {title}
-
-MERT-v1 style music encoder continually pre-trained with MERT's objective (masked prediction of EnCodec codes +
-CQT reconstruction) with hf-culturemert (`culturemert pretrain`).
-
-```python
-from transformers import AutoModel, Wav2Vec2FeatureExtractor
-model = AutoModel.from_pretrained("{repo}", trust_remote_code=True)
-processor = Wav2Vec2FeatureExtractor.from_pretrained("{repo}")
-```
-
-`pretraining_heads.safetensors` holds the pre-training heads, for further continual pre-training.
-
-Training summary:
-
-```json
-{summary}
-```
-"""
-
 
 def is_head_key(name):
     return name.startswith(HEAD_PREFIXES)
@@ -226,10 +199,15 @@ def freeze_parts(model, prefixes):
 
 
 def default_card(title, base_model=None, summary=None, repo="path/to/this/folder"):
-    base = f"base_model: {base_model}\n" if base_model and "/" in str(base_model) and \
-        not Path(str(base_model)).exists() else ""
-    return DEFAULT_CARD.format(title=title, base_model=base, repo=repo,
-                               summary=json.dumps(summary or {}, indent=2, default=str))
+    """The card of a ``culturemert pretrain`` output (``model_cards/pretrained.md``)."""
+    from ..cards import render_card
+
+    metadata = {"library_name": "transformers", "pipeline_tag": "feature-extraction", "license": "cc-by-nc-4.0",
+                "tags": ["music", "audio", "mert", "culturemert", "self-supervised"]}
+    if base_model and "/" in str(base_model) and not Path(str(base_model)).exists():
+        metadata["base_model"] = str(base_model)
+    return render_card("pretrained.md", metadata, title=title, repo=repo,
+                       summary=json.dumps(summary or {}, indent=2, default=str))
 
 
 def save_pretraining_output(model, output_dir, card_text=None, summary=None):

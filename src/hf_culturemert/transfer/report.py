@@ -136,50 +136,6 @@ def write_report(results, plan, folder):
     return {"json": str(json_path), "markdown": str(md_path), "heatmaps": heatmaps}
 
 
-CARD = """---
-{card_data}
----
-
-# {title}
-
-A {family} multi-label music tagger trained on **{dataset}** ({num_tags} tags) as in "From West to East: Who can
-understand the music of the others better?" (Papaioannou et al., ISMIR 2023), with `hf-culturemert`
-(`culturemert transfer`).
-
-{note}
-
-## Usage
-
-```python
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-model = AutoModelForAudioClassification.from_pretrained("{repo_id}", trust_remote_code=True).eval()
-extractor = AutoFeatureExtractor.from_pretrained("{repo_id}", trust_remote_code=True)
-inputs = extractor(waveform_16khz, sampling_rate={rate})
-scores = model(inputs[extractor.input_name]).logits.sigmoid()   # one chunk of {chunk}; average chunks per track
-```
-
-Input: {input_text}
-
-## Results (per-track, test split)
-
-| split | ROC-AUC | PR-AUC (mAP) | micro-F1 | macro-F1 |
-|---|---|---|---|---|
-| validation | {v_roc} | {v_ap} | {v_mi} | {v_ma} |
-| test | {t_roc} | {t_ap} | {t_mi} | {t_ma} |
-
-Training: Adam, lr {lr}, weight decay {wd}, batch {batch}, {epochs} epochs, BCE with logits, one random crop per
-track per epoch; the checkpoint with the best validation loss is kept. Test: non-overlapping chunks, outputs averaged
-per track.
-
-## Citation
-
-```bibtex
-{citation}
-```
-"""
-
-
 def _fmt(metrics, key):
     value = metrics.get(key)
     return "-" if value is None else f"{value:.4f}"
@@ -189,6 +145,7 @@ def write_cards(results, plan):
     """A README.md (Hub model card) in every single-domain model folder."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from ..cards import render_card
     from ..data.registry import CCML_CITATION, hub_org
     from .models import PRETTY
 
@@ -214,7 +171,7 @@ def write_cards(results, plan):
             note = ("Miniature run on the synthetic corpus: it shows the pipeline works, not how the model does on "
                     "real music." if plan.miniature else "")
             v, t = entry["validation"], entry["test"]
-            text = CARD.format(card_data=data.to_yaml(), title=f"{PRETTY.get(family, family)} on {dataset}",
+            text = render_card("transfer_tagger.md", data, title=f"{PRETTY.get(family, family)} on {dataset}",
                                family=PRETTY.get(family, family), dataset=dataset,
                                num_tags=len(config.get("id2label", {})), note=note, repo_id=repo_id, rate=rate,
                                chunk=chunk, input_text=input_text, v_roc=_fmt(v, "roc_auc"),
