@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .constants import SAMPLING_RATE, TRADITIONS
+from .pretraining.planning import DEFAULT_MFU
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,8 @@ class ReproduceArguments:
                 "that are not the run's are never touched."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan, data sizes and GPU-hours; run nothing."})
     gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
-    mfu: float = field(default=0.25, metadata={"help": "Model FLOP utilisation assumed by the dry-run estimate."})
+    mfu: float = field(default=DEFAULT_MFU, metadata={
+        "help": "Model FLOP utilisation assumed by the dry-run estimate."})
     step_costs: Optional[str] = field(default=None, metadata={
         "help": "Dry run: a rehearsal's step_costs.json (measured seconds per pre-training step) for a second "
                 "estimate from measured step costs on that rehearsal's device."})
@@ -668,6 +670,7 @@ def plan(args: ReproduceArguments):
     """The 95m study's plan: stages, data sizes and GPU-hours from FLOPs per audio-second (nothing downloaded)."""
     from .export import reference_config
     from .pretraining.flops import training_flops_per_second
+    from .pretraining.planning import DEFAULT_GPU, gpu_hours, measured_cost_lines, peak_tflops
     from .pretraining.recipes import load_recipe
 
     recipe = load_recipe("culturemert-95m")
@@ -679,9 +682,8 @@ def plan(args: ReproduceArguments):
     steps = sum(stage.get("max_steps", 0) for stage in recipe["stages"])
     audio_seconds_per_run = steps * batch * crop
     runs = len(args.traditions) + 1
-    peak = 989e12  # H100 SXM dense bf16
-    gpu_hours = runs * audio_seconds_per_run * flops_per_audio_second / (peak * args.mfu) / 3600
-    wall_hours = gpu_hours / args.gpus
+    hours = gpu_hours(runs * audio_seconds_per_run * flops_per_audio_second, peak_tflops(DEFAULT_GPU), args.mfu)
+    wall_hours = hours / args.gpus
     lines = ["CultureMERT-95M study plan (dry run; nothing downloaded)", ""]
     lines.append(f"base model: {args.base_model or 'm-a-p/MERT-v1-95M'}"
                  + (f" (+ fairseq heads from {args.fairseq_checkpoint})" if args.fairseq_checkpoint else ""))
@@ -706,11 +708,9 @@ def plan(args: ReproduceArguments):
     lines.append(f"  stage: probing of {runs + 2} models on {datasets}, seeds {args.probe_seeds or [0, 1, 2]}")
     lines.append(f"training FLOPs per audio-second (95M, fwd+bwd): {flops_per_audio_second / 1e9:.1f} GFLOP")
     lines.append(f"pre-training audio per run: {audio_seconds_per_run / 3600:.0f} h of audio")
-    lines.append(f"estimated pre-training cost: {gpu_hours:.1f} H100 GPU-hours at {args.mfu:.0%} MFU "
+    lines.append(f"estimated pre-training cost: {hours:.1f} {DEFAULT_GPU} GPU-hours at {args.mfu:.0%} MFU "
                  f"({runs} runs), {wall_hours:.2f} h wall on {args.gpus} GPUs")
     if args.step_costs:
-        from .pretraining.costs import measured_cost_lines
-
         lines += measured_cost_lines(args.step_costs, audio_seconds_per_run, runs)
     text = "\n".join(lines)
-    return {"plan": text, "gpu_hours": gpu_hours, "wall_hours": wall_hours, "steps": steps, "runs": runs}
+    return {"plan": text, "gpu_hours": hours, "wall_hours": wall_hours, "steps": steps, "runs": runs}

@@ -8,13 +8,7 @@ counted as 3x the forward (forward + backward), the usual MFU convention.
 import torch
 
 from ..models.mert.modeling_mert import conv_output_lengths
-
-# Dense bf16 tensor-core peaks (TFLOP/s) of common accelerators, for the MFU estimate.
-PEAK_TFLOPS_BF16 = {
-    "H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0, "H800": 989.0,
-    "GH200": 989.0, "B200": 2250.0, "A100": 312.0, "A800": 312.0, "A10G": 70.0, "A10": 125.0, "L40S": 362.0,
-    "L40": 181.0, "L4": 121.0, "RTX 4090": 165.0, "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0,
-}
+from .planning import PEAK_TFLOPS_BF16
 
 
 def forward_flops_per_second(config, clip_seconds=5.0, include_heads=True):

@@ -4,6 +4,8 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ..pretraining.planning import DEFAULT_GPU, DEFAULT_MFU, peak_tflops
+
 PRESETS = ("miniature", "west-to-east")
 
 
@@ -43,9 +45,9 @@ class TransferArguments:
                 "first (their manifest lists them); files that are not the run's are never touched."})
     dry_run: bool = field(default=False, metadata={
         "help": "Print the plan: dataset sizes, runs and estimated GPU-hours; run nothing."})
-    gpu_tflops: float = field(default=989.0, metadata={
-        "help": "Dry run: peak dense bf16 TFLOP/s of the GPU (H100 SXM: 989)."})
-    mfu: float = field(default=0.25, metadata={"help": "Dry run: assumed model FLOP utilisation."})
+    gpu_tflops: float = field(default=peak_tflops(DEFAULT_GPU), metadata={
+        "help": f"Dry run: peak dense bf16 TFLOP/s of the GPU ({DEFAULT_GPU}: {peak_tflops(DEFAULT_GPU):g})."})
+    mfu: float = field(default=DEFAULT_MFU, metadata={"help": "Dry run: assumed model FLOP utilisation."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
     rehearsal: bool = field(default=False, metadata={
         "help": "With --preset west-to-east: rehearse the study end to end at a toy budget (real builders on "

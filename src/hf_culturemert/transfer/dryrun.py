@@ -64,8 +64,10 @@ def dry_run_plan(plan):
         approx = " (approx.: official folder split)" if name == "mtat" else ""
         lines.append(f"  {name:<11} {info.repo_id}: train {split['train']}, validation {split['validation']}, test "
                      f"{split['test']}{approx}; {info.num_tags} tags; {seconds[name]:.0f} s")
+    from ..pretraining.planning import gpu_hours
+
     total_hours, rows = 0.0, []
-    peak = plan.args.gpu_tflops * 1e12 * plan.args.mfu
+    tflops, mfu = plan.args.gpu_tflops, plan.args.mfu
     singles, transfers = plan.run_names()
     for model, family in plan.models.items():
         values = plan.recipe[family]
@@ -90,11 +92,11 @@ def dry_run_plan(plan):
             if family == "mert":  # head mode = features once per window + probe (negligible)
                 head = sum(split[k] * seconds[target] / chunk_s for k in split) * forward
             sources = sum(1 for s, t in plan.pairs if t == target)
-            model_hours["single"] += full / peak / 3600
+            model_hours["single"] += gpu_hours(full, tflops, mfu)
             if "full" in plan.modes:
-                model_hours["full"] += sources * full / peak / 3600
+                model_hours["full"] += gpu_hours(sources * full, tflops, mfu)
             if "head" in plan.modes:
-                model_hours["head"] += sources * head / peak / 3600
+                model_hours["head"] += gpu_hours(sources * head, tflops, mfu)
         hours = sum(model_hours.values())
         total_hours += hours
         rows.append(f"  {model:<20} {forward / 1e9:8.2f} GFLOP/chunk ({chunk_s:.2f} s)   "
