@@ -35,7 +35,7 @@ from .arguments import MARBLE_LEARNING_RATES, ProbeArguments
 _LAZY = {"cached_split_features": "features", "load_split": "features", "model_fingerprint": "features",
          "evaluate_models": "pipeline", "probe_model": "pipeline", "results_markdown": "report",
          "table_rows": "report", "ProbeEnsemble": "train", "summarize_grid": "train", "train_probe_grid": "train",
-         "train_layer_probes": "train"}
+         "train_layer_probes": "train", "ProbeHeads": "heads", "train_probe_heads": "heads"}
 
 
 def __getattr__(name):
@@ -48,4 +48,4 @@ def __getattr__(name):
 
 __all__ = ["ProbeArguments", "MARBLE_LEARNING_RATES", "probe_model", "evaluate_models", "train_probe_grid",
            "train_layer_probes", "summarize_grid", "ProbeEnsemble", "cached_split_features", "load_split",
-           "model_fingerprint", "results_markdown", "table_rows"]
+           "model_fingerprint", "results_markdown", "table_rows", "ProbeHeads", "train_probe_heads"]
