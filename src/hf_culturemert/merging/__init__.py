@@ -18,7 +18,7 @@ from .recipe import DEFAULT_DENSITY, KEEP_FROM_BASE_PRESETS, METHODS, MergeRecip
 
 # the rest imports torch: loaded on first use, so that `culturemert merge` parses (and refuses) its arguments
 # without it
-_LAZY = {"ARCHITECTURE_FIELDS": "checkpoints", "HEAD_FIELDS": "checkpoints", "MergeInput": "checkpoints",
+_LAZY = {"ARCHITECTURE_FIELDS": "compatibility", "HEAD_FIELDS": "compatibility", "MergeInput": "checkpoints",
          "canonical_name": "checkpoints", "resolve_input": "checkpoints", "MergeResult": "core",
          "merge_models": "core", "model_card": "core", "run_merge": "core", "select_tensors": "core",
          "dare_seed": "methods", "merge_task_vectors": "methods", "SweepResult": "sweep",

@@ -1,4 +1,5 @@
-"""Merge inputs: resolve folders / Hub ids, read tensors lazily under canonical names, LoRA adapters as task vectors.
+"""Merge inputs: resolve folders / Hub ids into tensors under canonical names (read by ``readers``), LoRA adapters as
+task vectors; ``compatibility`` checks them against the base.
 
 Canonical tensor names are those of a bare ``MERTModel`` with current torch weight-norm parametrizations:
 ``mert.``-prefixed wrapper checkpoints (``MERTForPreTraining``, ``MERTForAudioTagging``) have the prefix removed
@@ -6,13 +7,10 @@ from their backbone tensors, and their other tensors are "heads"; legacy ``weigh
 ``parametrizations.weight.original0`` / ``original1``.
 """
 
-import hashlib
 import json
 import logging
 import math
-import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -20,6 +18,7 @@ from typing import Optional
 import torch
 
 from ..models.mert.configuration_mert import MERTConfig
+from .readers import SafetensorsFiles, TorchFiles, sha256_file, weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +29,10 @@ HEADS_FILE = "pretraining_heads.safetensors"
 PRETRAINING_HEAD_PREFIXES = ("final_proj.", "label_embs_concat", "encoder_cqt_model.")
 LEGACY_WEIGHT_NORM = {"weight_g": "parametrizations.weight.original0",
                       "weight_v": "parametrizations.weight.original1"}
-# Config fields that define the architecture (and so the meaning of each tensor); all others (dropouts, masking
-# probabilities, loss weights, `_name_or_path`, `transformers_version`, `architectures`, `auto_map`, dtype, ...)
-# may differ between merged checkpoints.
-ARCHITECTURE_FIELDS = (
-    "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-    "layer_norm_eps", "feat_extract_norm", "feat_extract_activation", "conv_dim", "conv_stride", "conv_kernel",
-    "conv_bias", "feat_proj_layer_norm", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups",
-    "do_stable_layer_norm", "sample_rate", "deepnorm", "feature_extractor_cqt",
-)
-# Compared too when heads are kept or merged.
-HEAD_FIELDS = ("num_codebooks", "codebook_size", "codebook_dim", "cqt_bins", "num_labels", "classifier_hidden_size")
 HUB_PATTERNS = ["config.json", "model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors",
                 "adapter_config.json", "adapter_model.safetensors", HEADS_FILE]
 HUB_PICKLE_PATTERNS = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin",
                        "adapter_model.bin"]
-_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-                       "U8": torch.uint8, "BOOL": torch.bool}
 
 
 def canonical_name(key):
@@ -58,140 +43,11 @@ def canonical_name(key):
     return key
 
 
-_SHA_CACHE = {}
-
-
-def sha256_file(path, chunk_size=1 << 23):
-    """sha256 of a file (cached by path, size and mtime: a lambda sweep hashes each input once)."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    cache_key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if cache_key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(chunk_size), b""):
-                digest.update(chunk)
-        _SHA_CACHE[cache_key] = digest.hexdigest()
-    return _SHA_CACHE[cache_key]
-
-
-def _short(items, limit=12):
+def short_list(items, limit=12):
+    """Sorted names, the first ``limit`` of them, for one-line messages."""
     items = sorted(items)
     text = ", ".join(items[:limit])
     return text + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Tensor readers (lazy, one tensor at a time)
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class _SafetensorsFiles:
-    """Tensors of one or more safetensors files, read one key at a time with a positioned ``readinto``.
-
-    Not ``safe_open``: it memory-maps the file, and every page a merge reads stays resident (counted in RSS) until
-    the file is closed, so a merge of N models would peak at N + 1 models of RSS. Here each tensor is read into
-    its own buffer and freed once merged; the operating system's page cache (not this process) keeps the file.
-    """
-
-    def __init__(self, files):
-        self._files, self._where = {}, {}
-        for path in files:
-            handle = open(path, "rb")
-            self._files[path] = handle
-            try:
-                (length,) = struct.unpack("<Q", handle.read(8))
-                if length > 100 * 2**20:
-                    raise ValueError("header longer than 100 MB")
-                header = json.loads(handle.read(length))
-            except (struct.error, ValueError, UnicodeDecodeError) as error:
-                raise ValueError(f"{path} is not a valid safetensors file ({error}); re-download or re-save it") \
-                    from error
-            header.pop("__metadata__", None)
-            file_size = os.fstat(handle.fileno()).st_size
-            for key, info in header.items():
-                begin, end = info["data_offsets"]
-                dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
-                if dtype is None:
-                    raise ValueError(f"{path}: tensor {key!r} has dtype {info['dtype']}, which merging does not "
-                                     "support")
-                shape = tuple(int(s) for s in info["shape"])
-                size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-                if end - begin != size or 8 + length + end > file_size:
-                    raise ValueError(f"{path}: tensor {key!r} has inconsistent offsets (truncated or corrupt file); "
-                                     "re-download or re-save it")
-                self._where[key] = (path, 8 + length + begin, size, dtype, shape)
-
-    def keys(self):
-        return list(self._where)
-
-    def spec(self, key):
-        _, _, _, dtype, shape = self._where[key]
-        return shape, dtype
-
-    def get(self, key):
-        path, offset, size, dtype, shape = self._where[key]
-        if size == 0:
-            return torch.empty(shape, dtype=dtype)
-        buffer = bytearray(size)
-        handle = self._files[path]
-        handle.seek(offset)
-        if handle.readinto(buffer) != size:
-            raise ValueError(f"{path}: tensor {key!r} is truncated; re-download or re-save the file")
-        return torch.frombuffer(buffer, dtype=dtype).reshape(shape)
-
-    def close(self):
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
-
-
-class _TorchFiles:
-    """Tensors of ``pytorch_model.bin`` file(s), loaded with ``torch.load(weights_only=True)`` (memory-mapped)."""
-
-    def __init__(self, files):
-        self._tensors = {}
-        for path in files:
-            try:
-                state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-                raise ValueError(f"{path} is not a flat state dict of tensors (name -> tensor)")
-            self._tensors.update(state)
-
-    def keys(self):
-        return list(self._tensors)
-
-    def spec(self, key):
-        tensor = self._tensors[key]
-        return tuple(tensor.shape), tensor.dtype
-
-    def get(self, key):
-        return self._tensors[key]
-
-    def close(self):
-        self._tensors.clear()
-
-
-def _weight_files(folder):
-    """(format, files) of a model folder: sharded or single safetensors first, then pickled torch weights."""
-    for index_name, fmt in (("model.safetensors.index.json", "safetensors"), ("pytorch_model.bin.index.json", "bin")):
-        index = folder / index_name
-        if index.is_file():
-            weight_map = json.loads(index.read_text())["weight_map"]
-            files = [folder / name for name in dict.fromkeys(weight_map.values())]
-            missing = [str(f) for f in files if not f.is_file()]
-            if missing:
-                raise FileNotFoundError(f"{index} lists shard(s) that are missing: {', '.join(missing)}")
-            return fmt, files
-    if (folder / "model.safetensors").is_file():
-        return "safetensors", [folder / "model.safetensors"]
-    if (folder / "pytorch_model.bin").is_file():
-        return "bin", [folder / "pytorch_model.bin"]
-    raise FileNotFoundError(f"{folder} has no weights: expected model.safetensors (or model.safetensors.index.json "
-                            "with shards, or pytorch_model.bin), or adapter_config.json + adapter_model.safetensors "
-                            "for a LoRA adapter")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -298,7 +154,7 @@ def _index_checkpoint(entry, reader, heads_reader=None):
         raw[name] = (source, key)
     if ignored:
         logger.info("%s: ignoring %d task-head tensor(s) (%s); only the backbone and the pre-training heads are "
-                    "merged", entry.label, len(ignored), _short(ignored, 4))
+                    "merged", entry.label, len(ignored), short_list(ignored, 4))
     entry._raw = raw
     entry.backbone_keys, entry.head_keys = backbone, heads
     entry.specs = {name: source.spec(key) for name, (source, key) in raw.items()}
@@ -454,7 +310,7 @@ def resolve_input(source, role="model"):
     if not config_path.is_file():
         raise FileNotFoundError(f"{role} {source!r}: {folder} has no config.json (a model folder needs config.json "
                                 "and model.safetensors; a LoRA adapter needs adapter_config.json)")
-    fmt, files = _weight_files(folder)
+    fmt, files = weight_files(folder)
     try:
         config = MERTConfig.from_json_file(str(config_path))
     except (ValueError, TypeError) as error:
@@ -465,71 +321,6 @@ def resolve_input(source, role="model"):
     entry = MergeInput(kind="checkpoint", format=fmt, files=files, config=config,
                        model_type=json.loads(config_path.read_text()).get("model_type"), **entry_kwargs)
     weights = [f for f in files if f.name != HEADS_FILE]
-    _index_checkpoint(entry, _SafetensorsFiles(weights) if fmt == "safetensors" else _TorchFiles(weights),
-                      _SafetensorsFiles([heads_file]) if heads_file.is_file() else None)
+    _index_checkpoint(entry, SafetensorsFiles(weights) if fmt == "safetensors" else TorchFiles(weights),
+                      SafetensorsFiles([heads_file]) if heads_file.is_file() else None)
     return entry
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Strict compatibility checks
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def config_differences(base, other, fields=ARCHITECTURE_FIELDS):
-    """``[(field, base value, other value)]`` for the config fields (of two :class:`MergeInput`) that differ."""
-    differences = []
-    for name in fields:
-        if name == "model_type":
-            mine, theirs = base.model_type, other.model_type
-        else:
-            mine, theirs = getattr(base.config, name, None), getattr(other.config, name, None)
-        if isinstance(mine, tuple):
-            mine = list(mine)
-        if isinstance(theirs, tuple):
-            theirs = list(theirs)
-        if mine != theirs:
-            differences.append((name, mine, theirs))
-    return differences
-
-
-def check_compatible(base, models, heads="drop"):
-    """Raise one ValueError listing every incompatibility: config fields, missing / extra keys, shapes.
-
-    Returns the canonical key list of the output (backbone, plus heads unless ``heads == "drop"``).
-    """
-    problems = []
-    fields = ARCHITECTURE_FIELDS + (HEAD_FIELDS if heads != "drop" else ())
-    for entry in models:
-        if entry.kind == "checkpoint":
-            for name, mine, theirs in config_differences(base, entry, fields):
-                problems.append(f"{entry.label}: config `{name}` is {theirs!r}, base has {mine!r}")
-    keys = list(base.backbone_keys)
-    if heads == "base" and not base.head_keys:
-        problems.append(f"{base.label} has no heads to keep (heads='base'); use heads='drop'")
-    if heads != "drop":
-        keys += base.head_keys
-    required = set(base.backbone_keys) | (set(base.head_keys) if heads == "merge" else set())
-    for entry in models:
-        if entry.kind == "checkpoint":
-            theirs = set(entry.backbone_keys) | (set(entry.head_keys) if heads == "merge" else set())
-            missing, extra = required - theirs, theirs - required
-            if missing:
-                problems.append(f"{entry.label} lacks {len(missing)} tensor(s) of the base: {_short(missing)}")
-            if extra:
-                problems.append(f"{entry.label} has {len(extra)} tensor(s) the base lacks: {_short(extra)}")
-        else:
-            allowed = set(base.backbone_keys) | set(base.head_keys)
-            extra = set(entry.specs) - allowed
-            if extra:
-                problems.append(f"{entry.label} (LoRA) targets tensor(s) the base lacks: {_short(extra)}")
-            missing_heads = set(base.head_keys) - set(entry.head_keys) if heads == "merge" else set()
-            if missing_heads:
-                problems.append(f"{entry.label} (LoRA) has no {HEADS_FILE} with the heads {_short(missing_heads)}, "
-                                "which heads='merge' needs from every input")
-        for key in sorted(required & set(entry.specs)):
-            mine, theirs = base.specs[key][0], entry.specs[key][0]
-            if mine != theirs:
-                problems.append(f"{entry.label}: tensor {key!r} has shape {list(theirs)}, base has {list(mine)}")
-    if problems:
-        raise ValueError("The checkpoints cannot be merged:\n  - " + "\n  - ".join(problems))
-    return keys

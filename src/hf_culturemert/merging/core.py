@@ -12,7 +12,8 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoints import HEADS_FILE, check_compatible, resolve_input
+from .checkpoints import HEADS_FILE, resolve_input
+from .compatibility import check_compatible
 from .methods import merge_task_vectors
 from .recipe import METHODS, MergeRecipe
 from .writer import SafetensorsStreamWriter
