@@ -196,3 +196,12 @@ def test_the_lambda_sweep_passes_its_backend_to_probing(monkeypatch):
     seen.clear()
     sweep.recipe_score_fn(MergeRecipe(eval_datasets=["makam"]))  # unset: probing's default (auto)
     assert "backend" not in seen and "progress" in seen
+
+
+def test_extraction_keeps_no_autograd_graph(model):
+    """Eager extraction builds no autograd graph (kept across batches, it grew ~4 GB per batch of 95M windows)."""
+    from hf_culturemert.features import extract_features
+
+    assert any(p.requires_grad for p in model.parameters())
+    out = extract_features(for_inference(model, "torch"), torch.randn(30_000), 24_000, window_seconds=0.5)
+    assert out.window_features.grad_fn is None and not out.pooled.requires_grad
