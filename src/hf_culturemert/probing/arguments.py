@@ -14,7 +14,9 @@ class ProbeArguments:
     # --- data ---
     data_root: Optional[str] = field(default=None, metadata={
         "help": "Folder holding one Hub-layout dataset folder per name (e.g. the output of `culturemert synthesize`); "
-                "`<data_root>/<name>` is used when it exists, else the name goes to the dataset registry."})
+                "`<data_root>/<name>` is used when it exists, else the name goes to the dataset registry. A path "
+                "(`./lyra`, `/data/lyra`) is always that folder; a bare name is never looked up in the working "
+                "directory (docs: guides/outputs.md)."})
     train_split: str = field(default="train", metadata={"help": "Split the probes are trained on."})
     validation_split: str = field(default="validation", metadata={
         "help": "Split for learning-rate selection, LR schedule and early stopping."})
