@@ -135,6 +135,9 @@ class ReproduceArguments:
     gpus: int = field(default=8, metadata={"help": "GPUs assumed by the dry-run estimate."})
     mfu: float = field(default=DEFAULT_MFU, metadata={
         "help": "Model FLOP utilisation assumed by the dry-run estimate."})
+    probe_backend: str = field(default="auto", metadata={
+        "help": "Engine of the probing feature extraction (hf_culturemert.backends: auto, torch, fused, onnxruntime, "
+                "openvino); the features agree to 1e-5, so the feature cache is shared and a rerun may change it."})
     step_costs: Optional[str] = field(default=None, metadata={
         "help": "Dry run: a rehearsal's step_costs.json (measured seconds per pre-training step) for a second "
                 "estimate from measured step costs on that rehearsal's device."})
@@ -181,6 +184,10 @@ class ReproduceArguments:
             raise ValueError(f"--cpt_learning_rate must be in (0, 1), got {self.cpt_learning_rate}")
         if not 0 < self.mfu <= 1:
             raise ValueError(f"--mfu is a fraction in (0, 1], got {self.mfu}")
+        from .backends import BACKENDS
+
+        if self.probe_backend not in BACKENDS:
+            raise ValueError(f"--probe_backend must be one of {', '.join(BACKENDS)}, got {self.probe_backend!r}")
         if self.teacher not in MINIATURE_TEACHERS:
             raise ValueError(f"--teacher must be one of {MINIATURE_TEACHERS}, got {self.teacher!r}")
         if self.window_seconds is not None and not (math.isfinite(self.window_seconds) and self.window_seconds > 0):
@@ -427,7 +434,7 @@ def base_teacher(base):
 
 # options that change no finished stage: the dry run's estimate, --base_only (a full run may continue its run),
 # --overwrite (it restarts the run) and the folder's own name
-RERUN_FREE_OPTIONS = ("dry_run", "gpus", "mfu", "step_costs", "base_only", "overwrite", "output_dir")
+RERUN_FREE_OPTIONS = ("dry_run", "gpus", "mfu", "step_costs", "probe_backend", "base_only", "overwrite", "output_dir")
 OWNED = ("data", "models", "results", "cache")
 
 
@@ -549,7 +556,8 @@ def run_reproduce(args: ReproduceArguments):
                           lambda: adapt("culturemert", _train_datasets(args, args.traditions)), lambda r: [r])
 
     seeds = args.probe_seeds or (MINIATURE_PROBE_SEEDS if args.preset == "miniature" else [0, 1, 2])
-    probe_settings = dict(window_seconds=window, seeds=list(seeds), cache_dir=str(out / "cache"))
+    probe_settings = dict(window_seconds=window, seeds=list(seeds), cache_dir=str(out / "cache"),
+                          backend=args.probe_backend)
     if args.probe_learning_rates or args.preset == "miniature":
         probe_settings["learning_rates"] = [float(v) for v in args.probe_learning_rates or MINIATURE_PROBE_LRS]
     if args.preset == "miniature":

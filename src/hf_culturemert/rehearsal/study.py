@@ -152,7 +152,9 @@ def rehearse_reproduce(args):
     study_args = dataclasses.replace(
         args, rehearsal=False, rehearsal_audio=None, output_dir=str(out / "study"), data_root=str(inputs / "data"),
         base_model=base, fairseq_checkpoint=None, probe_seeds=[0], probe_learning_rates=[1e-3], probe_max_epochs=2,
-        lambda_grid=[0.2, 0.4], recipe_overrides=[f"{k}={v}" for k, v in budget.items()])
+        lambda_grid=[0.2, 0.4], recipe_overrides=[f"{k}={v}" for k, v in budget.items()],
+        # the GPU's engine (PyTorch): an OpenVINO/ONNX export per model would cost more than the toy extraction
+        probe_backend="torch")
     summary = timer.run("study (the culturemert-95m preset's stages)", lambda: run_reproduce(study_args))
     stages = json.loads((out / "study" / "stages.json").read_text())
     costs = step_costs(out / "study")
