@@ -269,6 +269,7 @@ def build_datasets(output, cutter: TrackCutter, per_split: Dict[str, int], names
     from ..data.builders.fma import FMAArguments, build_fma
     from ..data.builders.lyra import LyraArguments, build_lyra
     from ..data.builders.mtat import MTATArguments, build_mtat
+    from ..data.registry import resource_path
     from .dunya_server import FakeDunya
 
     output = Path(output)
@@ -294,8 +295,6 @@ def build_datasets(output, cutter: TrackCutter, per_split: Dict[str, int], names
                 splits = sources / "dunya" / f"{tradition}-splits"
                 splits.mkdir(parents=True, exist_ok=True)
                 for split, file in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
-                    from ..data.registry import resource_path
-
                     ids = resource_path("splits", tradition, file).read_text().split()[: limit[split]]
                     (splits / file).write_text("".join(f"{i}\n" for i in ids))
                 summaries[tradition] = build_dunya(DunyaArguments(
