@@ -81,6 +81,8 @@ def test_export_is_cached_by_the_weights_fingerprint(model, export_cache, monkey
         raise AssertionError("exported again although the same weights are cached")
 
     monkeypatch.setattr("hf_culturemert.inference._export", no_export)
+    assert for_inference(model, "onnxruntime") is first  # the same model again: the same compiled session
+    backends._LAST_EXPORTED.clear()
     again = for_inference(model, "onnxruntime")
     assert again.graph == first.graph and again is not first
     assert for_inference(again, "onnxruntime") is again  # already wrapped: unchanged

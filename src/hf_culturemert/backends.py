@@ -97,6 +97,24 @@ def resolve_backend(backend, model):
     return backend
 
 
+_LAST_EXPORTED = {}  # one entry: the splits of a model (probing's train/validation/test) share one compiled session
+
+
+def _exported(backbone, backend, fingerprint):
+    """The :class:`~hf_culturemert.inference.ExportedMERT` of ``backbone``, reused when the last call asked for the
+    same model object, weights, backend and thread count (a runtime's compile costs seconds to tens of seconds)."""
+    import torch
+
+    from .inference import ExportedMERT, model_fingerprint
+
+    fingerprint = fingerprint or model_fingerprint(backbone)
+    key = (id(backbone), fingerprint, backend, torch.get_num_threads())
+    if key not in _LAST_EXPORTED:
+        _LAST_EXPORTED.clear()
+        _LAST_EXPORTED[key] = ExportedMERT(backbone, backend, fingerprint)
+    return _LAST_EXPORTED[key]
+
+
 def for_inference(model, backend="auto", fingerprint=None):
     """``model`` ready for frozen-weight inference on ``backend`` (see the module docstring for ``auto``).
 
@@ -117,7 +135,7 @@ def for_inference(model, backend="auto", fingerprint=None):
     if chosen == "fused":
         return fuse_for_inference(model)
     try:
-        return ExportedMERT(getattr(model, "mert", model).eval(), chosen, fingerprint)
+        return _exported(getattr(model, "mert", model).eval(), chosen, fingerprint)
     except (RuntimeError, ValueError, OSError) as error:
         if backend != "auto":
             raise
