@@ -287,7 +287,8 @@ def test_12_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeyp
     sf.write(song, sine_wave(2.0, 220, 24000), 24000)
     code, _, err = run(capsys, "embed", "--audio", song, "--model", "tiny-random", "--output_dir", tmp_path / "o")
     line = one_line(err, "embed")
-    assert code == 1 and "no space left on the device" in line and "rerun the same command" in line
+    assert code == 1 and "no space left on the device writing" in line and "rerun the same command" in line
+    assert f"writing {tmp_path / 'o'}" in line  # the file it was writing (here the manifest, written first)
     assert not [p for p in (tmp_path / "o").rglob("*") if ".tmp" in p.name]
 
 

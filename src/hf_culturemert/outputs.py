@@ -77,9 +77,11 @@ def atomic_write_bytes(path, data: bytes):
             os.fsync(stream.fileno())
         apply_default_mode(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # a full disk names the file it was writing
         raise
     return path
 
