@@ -109,6 +109,10 @@ def _probe_prepared(prepared, dataset, args, dataset_name=None):
     if args.tag_families:
         tags = _keep_tag_families(splits, tags, args.tag_families, dataset_name)
     num_states = splits["train"]["features"].shape[1]
+    bad = [i for i in (args.layers or []) if not -num_states <= int(i) < num_states]
+    if bad:
+        raise ValueError(f"--layers {bad}: this model has {num_states} hidden states (0-{num_states - 1}, or "
+                         f"-1 for the last); pick layers in that range")
     layers = list(range(num_states)) if args.layers is None else sorted({int(i) % num_states for i in args.layers})
     settings = dict(hidden_size=args.hidden_size, dropout=args.dropout, batch_size=args.batch_size,
                     max_epochs=args.max_epochs, early_stopping_patience=args.early_stopping_patience,
