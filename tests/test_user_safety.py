@@ -88,12 +88,12 @@ def test_import_still_registers_auto_classes():
 
 def test_subcommand_usage_names_the_subcommand_and_no_flags_have_their_own_help(capsys):
     with pytest.raises(SystemExit):
-        cli_main(["embed", "--help"])
+        cli_main(["probe", "--help"])
     out = capsys.readouterr().out
-    assert out.startswith("usage: culturemert embed")
+    assert out.startswith("usage: culturemert probe")
     options = out[out.index("options:"):]
-    no_fused = options[options.index("--no_fused"):].split("--compile")[0]
-    assert "Turn --fused off" in no_fused and "1.4-1.7x" not in no_fused
+    no_normalize = options[options.index("--no_normalize"):].split("--extraction_batch_size")[0]
+    assert "Turn --normalize off" in no_normalize and "feature extractor" not in no_normalize
 
 
 # ----------------------------------------------------------------------------------------------------- umask (16)
