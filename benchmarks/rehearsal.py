@@ -37,8 +37,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", default="/tmp/culturemert-rehearsal")
     parser.add_argument("--reproduce-dir", help="a finished reproduce rehearsal (skips running one)")
-    parser.add_argument("--transfer-dir", help="a finished transfer rehearsal (skips running one)")
+    parser.add_argument("--transfer-dir", nargs="+", help="finished transfer rehearsals (skips running one)")
     parser.add_argument("--transfer-models", nargs="+", default=["vggish", "musicnn", "ast"])
+    parser.add_argument("--note", action="append", default=[], help="a note for the page (how the machine was)")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "hf_culturemert.cli"]
     tables, totals = [], {}
@@ -46,13 +47,14 @@ def main():
     if not args.reproduce_dir:
         totals["reproduce"] = _run(cli + ["reproduce", "--preset", "culturemert-95m", "--rehearsal", "--output_dir",
                                           str(reproduce)])
-    transfer = Path(args.transfer_dir or Path(args.work) / "transfer")
+    transfers = [Path(t) for t in args.transfer_dir or [Path(args.work) / "transfer"]]
     if not args.transfer_dir:
         totals["transfer"] = _run(cli + ["transfer", "--preset", "west-to-east", "--rehearsal", "--output_dir",
-                                         str(transfer), "--no_progress", "--models", *args.transfer_models])
-    notes = []
-    for name, folder, title in (("reproduce", reproduce, "culturemert reproduce --preset culturemert-95m --rehearsal"),
-                                ("transfer", transfer, "culturemert transfer --preset west-to-east --rehearsal")):
+                                         str(transfers[0]), "--no_progress", "--models", *args.transfer_models])
+    notes = list(args.note)
+    runs = [("reproduce", reproduce, "culturemert reproduce --preset culturemert-95m --rehearsal")]
+    runs += [("transfer", t, "culturemert transfer --preset west-to-east --rehearsal") for t in transfers]
+    for name, folder, title in runs:
         marker = folder / "rehearsal.json"
         if not marker.is_file():
             continue
@@ -61,8 +63,10 @@ def main():
             sys.exit(f"{marker}: the rehearsal did not finish")
         if name == "transfer":
             pairs = report.get("pairs", "all")
-            title += (f" (models: {' '.join(report['models'])}; pairs: "
-                      f"{pairs if isinstance(pairs, str) else ' '.join(pairs)})")
+            datasets, modes = report.get("datasets_run", "all six"), report.get("modes", ["full", "head"])
+            title += (f" (models: {' '.join(report['models'])}; datasets: "
+                      f"{datasets if isinstance(datasets, str) else ' '.join(datasets)}; pairs: "
+                      f"{pairs if isinstance(pairs, str) else ' '.join(pairs)}; modes: {' '.join(modes)})")
         tables.append(_table(title, report, totals.get(name)))
         notes.append(f"{name}: {report['random_weights']}")
         costs = folder / "step_costs.json"
