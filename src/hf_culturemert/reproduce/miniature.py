@@ -49,7 +49,8 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir, te
     stage1, stage2 = recipe["stages"]
     stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
                   warmup_steps=max(1, args.stage1_steps // 5), learning_rate=args.cpt_learning_rate)
-    steps = args.stage2_steps * len([d for d in train_datasets if d in TRADITIONS])  # OTMM joins makam's share
+    # the real makam melodies (OTMM) join makam's share of the steps; a run on other data counts each dataset
+    steps = args.stage2_steps * (len([d for d in train_datasets if d in TRADITIONS]) or len(train_datasets))
     stage2.update(max_steps=steps, warmup_steps=max(1, steps // 10), learning_rate=args.cpt_learning_rate)
     return recipe
 
