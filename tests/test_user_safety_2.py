@@ -364,3 +364,18 @@ def test_12_concurrent_writers_lose_no_manifest_entry(tmp_path):
 def test_where_stopped_is_empty_outside_a_run():
     runstate.reset_where_stopped()
     assert runstate.where_stopped() == ""
+
+
+def test_a_manifest_save_in_flight_is_not_a_users_file(tmp_path):
+    """Under `accelerate launch` another process of the same run may be mid-way through an atomic manifest save;
+    its temporary file must not make the folder look like a user's (a 2-process transfer failed on it once)."""
+    from hf_culturemert.outputs import MANIFEST_FILE, OutputExistsError
+    from hf_culturemert.runstate import RunFolder
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / f".{MANIFEST_FILE}.im_e1twc.tmp-6191").write_text("{}")
+    RunFolder(folder, "transfer", {"seed": 0}, ["results"])  # no refusal
+    (folder / "thesis.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="thesis.txt"):
+        RunFolder(folder, "transfer", {"seed": 0}, ["results"])

@@ -138,6 +138,11 @@ class StageLog:
         return result
 
 
+def _manifest_temp(name):
+    """A temporary file of an atomic manifest save (``.<manifest>.<random>.tmp-<pid>``)."""
+    return name.startswith(f".{MANIFEST_FILE}.") and ".tmp-" in name
+
+
 class RunFolder:
     """The output folder of a resumable pipeline, checked before any compute (see the module docstring).
 
@@ -160,7 +165,9 @@ class RunFolder:
     def _check(self, free):
         folder, manifest = self.folder, self.manifest
         ours = manifest.created_by == f"culturemert {self.command}" and manifest.entries
-        present = [p for p in folder.iterdir() if p.name != MANIFEST_FILE] if folder.is_dir() else []
+        # the manifest, and a manifest save in flight (another process of the same `accelerate launch` run)
+        present = [p for p in folder.iterdir() if p.name != MANIFEST_FILE and not _manifest_temp(p.name)] \
+            if folder.is_dir() else []
         if present and not ours and not self.overwrite:
             raise OutputExistsError(
                 f"{folder} exists and was not created by `culturemert {self.command}` (it holds "
