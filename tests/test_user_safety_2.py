@@ -267,6 +267,25 @@ def test_11_ctrl_c_is_one_line_naming_the_stage_and_resume(tmp_path, monkeypatch
     assert code == 130 and "'[1/" in line and "data" in line and "rerun the same command to resume" in line
 
 
+def test_11_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys, sigint_handler):
+    """A Ctrl-C before the first stage (torch still importing) ends like any other: 130 and one line."""
+    import importlib
+
+    from hf_culturemert import cli
+
+    real_import = importlib.import_module
+
+    def slow_import(name, *args, **kwargs):
+        if name == "hf_culturemert.commands.transfer":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(cli.importlib, "import_module", slow_import)
+    code = cli.main(["transfer", "--help"])
+    line = one_line(capsys.readouterr().err, "transfer")
+    assert code == 130 and "interrupted" in line and "rerun the same command to resume" in line
+
+
 # -------------------------------------------------------------------------------- 12. tracebacks, unclear errors
 def test_12_probe_a_registry_dataset_offline_is_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)

@@ -59,9 +59,9 @@ def main(argv=None):
     from . import runstate
     from .outputs import is_disk_full
 
-    module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
     runstate.reset_where_stopped()
-    try:
+    try:  # the import too: a Ctrl-C while torch loads is an interruption like any other
+        module = importlib.import_module(f"hf_culturemert.commands.{name.replace('-', '_')}")
         return int(module.main(argv[1:]) or 0)
     except KeyboardInterrupt:  # Ctrl-C: one line, where it stopped and how to go on
         sys.stderr.write(f"culturemert {name}: interrupted{runstate.where_stopped()}; {_RESUME}\n")
