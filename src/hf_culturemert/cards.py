@@ -20,11 +20,11 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
+from .card_templates import TEMPLATES_ENV, render_card, render_template, templates_dir  # noqa: F401 (public here)
 from .constants import TRADITIONS
 
 logger = logging.getLogger(__name__)
 
-TEMPLATES_ENV = "CULTUREMERT_CARD_TEMPLATES"
 MODEL_KINDS = {"continual": "continual_pretrained.md", "merged": "merged.md"}
 KIND_ALIASES = {"continual-pretrained": "continual", "continual_pretrained": "continual", "cpt": "continual",
                 "merge": "merged", "task-arithmetic": "merged"}
@@ -58,43 +58,8 @@ MERGE_METHODS = {"task_arithmetic": "task-arithmetic", "ties": "TIES", "dare_tie
                  "dare_linear": "DARE", "linear": "linear (weight averaging)"}
 
 
-def templates_dir() -> Path:
-    """``$CULTUREMERT_CARD_TEMPLATES``, the repository's ``model_cards/``, or a packaged copy, whichever exists."""
-    candidates = [os.environ.get(TEMPLATES_ENV), Path(__file__).resolve().parents[2] / "model_cards",
-                  Path(__file__).resolve().parent / "resources" / "model_cards"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "dataset.md").is_file():
-            return Path(candidate)
-    raise FileNotFoundError(f"Card templates not found (looked in {', '.join(str(c) for c in candidates if c)}); "
-                            f"set ${TEMPLATES_ENV} to the model_cards/ folder of hf-culturemert")
-
-
-def _render_template(template, /, **values) -> str:
-    import jinja2
-
-    text = (templates_dir() / template).read_text(encoding="utf-8")
-    return jinja2.Template(text, keep_trailing_newline=True).render(**values)
-
-
 def _render_partial(name: str, **values) -> str:
-    return _render_template(name, **values).strip() + "\n"
-
-
-def render_card(template: str, metadata, /, **values) -> str:
-    """Card text from ``model_cards/<template>``: every card the package writes goes through here.
-
-    Args:
-        template: a file name in the templates folder (:func:`templates_dir`), e.g. ``pico_base.md``.
-        metadata: the YAML header: a ``huggingface_hub`` ``CardData`` or a plain mapping (dumped in its own order).
-        **values: the template's Jinja variables; ``card_data`` is the YAML header.
-
-    Returns:
-        The card's text (``README.md``), ending with one newline.
-    """
-    import yaml
-
-    header = metadata.to_yaml() if hasattr(metadata, "to_yaml") else yaml.safe_dump(dict(metadata), sort_keys=False)
-    return _render_template(template, card_data=header.rstrip(), **values).rstrip() + "\n"
+    return render_template(name, **values).strip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -302,8 +267,7 @@ def render_model_card(kind: str, **info):
     values["results_section"] = results_section
     values["citation_section"] = _render_partial("_citation.md", culturemert_bibtex=CULTUREMERT_CITATION,
                                                  mert_bibtex=MERT_BIBTEX, extra_bibtex=extra_bibtex)
-    card = ModelCard.from_template(card_data, template_path=str(template_path), **values)
-    return card
+    return ModelCard(render_card(template_path, card_data, **{**card_data.to_dict(), **values}))
 
 
 class _Stage:
@@ -390,11 +354,11 @@ def render_dataset_card(name: str, repo_id: Optional[str] = None, folder=None, *
         names = [f.get("name") for f in header["dataset_info"]["features"] if isinstance(f, dict)]
         extras = [n for n in names if n not in ("id", "audio", "tags", "labels", "duration")]
         extra_columns = ", ".join(f"`{n}`" for n in extras)
-    return DatasetCard.from_template(
-        card_data, template_path=str(template_path), pretty_name=pretty_name, name=registry.name, repo_id=repo_id,
-        description=description, num_tags=len(vocabulary), tags_text=", ".join(f"`{t}`" for t in vocabulary),
-        split_rows=list(splits.items()), extra_columns=extra_columns, audio_source=registry.audio_source,
-        license=license_, license_note=LICENSE_NOTES.get(license_, ""), citation=citation.strip())
+    values = dict(pretty_name=pretty_name, name=registry.name, repo_id=repo_id, description=description,
+                  num_tags=len(vocabulary), tags_text=", ".join(f"`{t}`" for t in vocabulary),
+                  split_rows=list(splits.items()), extra_columns=extra_columns, audio_source=registry.audio_source,
+                  license=license_, license_note=LICENSE_NOTES.get(license_, ""), citation=citation.strip())
+    return DatasetCard(render_card(template_path, card_data, **{**card_data.to_dict(), **values}))
 
 
 def _folder_vocabulary(folder):

@@ -27,6 +27,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from ..card_templates import render_card
+from ..constants import SAMPLING_RATE
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
@@ -245,8 +248,10 @@ def _size_category(n: int) -> str:
 
 def finalize(folder, card: CardInfo, features, vocabulary: Sequence[str], reports: Sequence[SplitReport],
              extra_files: Optional[dict] = None) -> dict:
-    """Write vocabulary, failures and (last) the card of a folder whose splits are written; returns split counts."""
-    import yaml
+    """Write vocabulary, failures and (last) the card of a folder whose splits are written; returns split counts.
+
+    The card is ``model_cards/dataset_folder.md``, filled from ``card`` and the written splits.
+    """
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     folder = Path(folder)
@@ -289,24 +294,13 @@ def finalize(folder, card: CardInfo, features, vocabulary: Sequence[str], report
                      "data_files": [{"split": r.split, "path": f"data/{r.split}-*"} for r in reports_written]}],
         "dataset_info": dataset_info,
     }
-    yaml_text = yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
-    lines = [f"---\n{yaml_text}---\n", f"# {card.pretty_name}\n", card.description.strip() + "\n"]
-    lines.append("## Splits\n\n| split | examples |\n|---|---|\n"
-                 + "".join(f"| {name} | {n} |\n" for name, n in counts.items()))
-    lines.append("## Columns\n\n`id`, `audio` (embedded, decoded by `datasets.Audio`), `tags` (list of strings), "
-                 "`labels` (multi-hot over `vocabulary.json`, " + f"{len(vocabulary)} tags), `duration` (seconds)"
-                 + (", plus source metadata: " + ", ".join(f"`{k}`" for k in list(features)[5:]) if len(features) > 5
-                    else "") + ".\n\n```python\nfrom datasets import load_dataset, Audio\n"
-                 "ds = load_dataset(REPO_OR_FOLDER, split=\"train\")\n"
-                 "ds = ds.cast_column(\"audio\", Audio(sampling_rate=24000, num_channels=1))\n```\n")
-    if failures:
-        lines.append(f"## Skipped recordings\n\n{len(failures)} recordings could not be used; see `{FAILURES_FILE}`.\n")
-    if card.extra_sections:
-        lines.append(card.extra_sections.strip() + "\n")
-    if card.citation:
-        lines.append("## Citation\n\n```bibtex\n" + card.citation.strip() + "\n```\n")
+    text = render_card("dataset_folder.md", header, pretty_name=card.pretty_name,
+                       description=card.description.strip(), split_rows=list(counts.items()),
+                       num_tags=len(vocabulary), extra_columns=", ".join(f"`{k}`" for k in list(features)[5:]),
+                       sampling_rate=SAMPLING_RATE, num_skipped=len(failures), failures_file=FAILURES_FILE,
+                       extra_sections=card.extra_sections.strip(), citation=card.citation.strip())
     temporary = folder / (CARD_FILE + ".tmp")
-    temporary.write_text("\n".join(lines), encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, folder / CARD_FILE)  # last: a folder with a card is complete
     logger.info("Wrote %s: %s%s", folder, ", ".join(f"{k} {v}" for k, v in counts.items()),
                 f"; {len(failures)} skipped (see {failures_path})" if failures else "")
