@@ -31,8 +31,9 @@ def _forward_flops(family, config):
 
     if family == "mert":
         from ..pretraining.flops import forward_flops_per_second
+        from .models import mert_chunk_seconds
 
-        seconds = config.transfer_chunk_samples / 24000
+        seconds = mert_chunk_seconds(config)
         return forward_flops_per_second(config, clip_seconds=seconds, include_heads=False)["total"] * seconds
     from .models import build_tagger, chunk_frames
 
@@ -51,7 +52,7 @@ def _forward_flops(family, config):
 
 def dry_run_plan(plan):
     from ..data.registry import get_dataset_info
-    from .models import tagger_config
+    from .models import set_mert_chunk, tagger_config
 
     lines = ["From West to East transfer study: plan (dry run; nothing downloaded)", ""]
     sizes, seconds = {}, {}
@@ -73,7 +74,7 @@ def dry_run_plan(plan):
         values = plan.recipe[family]
         config = tagger_config(family, ["t"], size="published")
         if family == "mert":
-            config.transfer_chunk_samples = int(float(values["chunk_seconds"]) * 24000)
+            set_mert_chunk(config, values["chunk_seconds"])
             chunk_s = values["chunk_seconds"]
         else:
             frames = int(values["chunk_frames"])

@@ -122,8 +122,23 @@ def _frames(config):
     return int(getattr(config, "chunk_frames", None) or config.max_length)
 
 
+MERT_CHUNK_SECONDS = 5  # a MERT tagger's crop when its config names none
+
+
 def _mert_samples(config):
-    return int(getattr(config, "transfer_chunk_samples", 0) or 5 * SAMPLING_RATE)
+    value = config.get("transfer_chunk_samples") if isinstance(config, dict) else getattr(
+        config, "transfer_chunk_samples", 0)
+    return int(value or MERT_CHUNK_SECONDS * SAMPLING_RATE)
+
+
+def set_mert_chunk(config, seconds) -> None:
+    """Make a MERT tagger's ``config`` crop ``seconds`` of 24 kHz waveform (``transfer_chunk_samples``)."""
+    config.transfer_chunk_samples = int(float(seconds) * SAMPLING_RATE)
+
+
+def mert_chunk_seconds(config) -> float:
+    """Seconds of one crop of a MERT tagger's ``config`` (a ``PretrainedConfig`` or its ``config.json`` dict)."""
+    return _mert_samples(config) / SAMPLING_RATE
 
 
 @dataclass(frozen=True)

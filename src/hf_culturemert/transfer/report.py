@@ -146,8 +146,9 @@ def write_cards(results, plan):
     from huggingface_hub import ModelCard, ModelCardData
 
     from ..cards import render_card
+    from ..constants import SAMPLING_RATE
     from ..data.registry import CCML_CITATION, hub_org
-    from .models import PRETTY
+    from .models import PRETTY, mert_chunk_seconds
 
     written = []
     for model, per in results["single"].items():
@@ -161,7 +162,7 @@ def write_cards(results, plan):
                                  tags=["music", "audio", "music-tagging", "west-to-east", family],
                                  model_name=f"{model}-{dataset}")
             if family == "mert":
-                chunk, rate = f"{config.get('transfer_chunk_samples', 120000) / 24000:g} s", 24000
+                chunk, rate = f"{mert_chunk_seconds(config):g} s", SAMPLING_RATE
                 input_text = "mono 24 kHz waveforms (MERT's extractor: zero mean, unit variance per clip)."
             else:
                 frames = config.get("chunk_frames") or config.get("max_length")

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .arguments import TransferArguments
-from .models import STUDY_FAMILIES, build_tagger, feature_extractor, load_tagger, save_tagger
+from .models import STUDY_FAMILIES, build_tagger, feature_extractor, load_tagger, save_tagger, set_mert_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _new_model(plan, model, tags, train_inputs):
             # the package's loader: published checkpoints (legacy weight-norm names, .bin) load on any transformers
             net = load_model(backbone, model_class=MERTForAudioTagging,
                              config=tagger_config("mert", tags, size="published"))
-        net.config.transfer_chunk_samples = int(float(values["chunk_seconds"]) * 24000)
+        set_mert_chunk(net.config, values["chunk_seconds"])
         return net, feature_extractor("mert")
     overrides = {}
     if not plan.miniature and family in ("vggish", "musicnn"):
@@ -272,7 +272,7 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
     net = transfer_model(net, tags, mode, seed=plan.args.seed)
     if family == "mert":
         extractor = source_extractor
-        net.config.transfer_chunk_samples = int(float(plan.recipe["mert"]["chunk_seconds"]) * 24000)
+        set_mert_chunk(net.config, plan.recipe["mert"]["chunk_seconds"])
     elif family == "ast":  # fixed statistics of the target's training spectrograms
         from .training import spectrogram_stats
 
