@@ -112,7 +112,7 @@ def test_auto_rule(model, monkeypatch):
     assert resolve_backend("auto", model) == "onnxruntime"
     _hide(monkeypatch, "openvino", "onnxruntime")
     assert resolve_backend("auto", model) == "fused"
-    monkeypatch.setattr("hf_culturemert.inference._onednn_available", lambda: False)
+    monkeypatch.setattr("hf_culturemert.inference.onednn_available", lambda: False)
     assert resolve_backend("auto", model) == "torch"
     # half precision (or a GPU) runs PyTorch whatever is installed
     assert resolve_backend("auto", random_model(tiny_mert_config(), seed=7).to(torch.bfloat16)) == "torch"

@@ -177,7 +177,7 @@ def test_fuse_when_possible_falls_back_to_the_model(monkeypatch, caplog):
     assert "float32 CPU path" in caplog.text
     model = random_model(seed=19)
     assert isinstance(inference.fuse_when_possible(model), FusedMERT)
-    monkeypatch.setattr(inference, "_onednn_available", lambda: False)
+    monkeypatch.setattr(inference, "onednn_available", lambda: False)
     with pytest.raises(RuntimeError, match="oneDNN"):
         fuse_for_inference(model)
     assert inference.fuse_when_possible(model) is model

@@ -43,10 +43,10 @@ def _runtime_installed(backend):
 
 def installed_backends():
     """The concrete backends this environment can run (``torch`` always; ``fused`` where PyTorch has oneDNN)."""
-    from .inference import _onednn_available
+    from .inference import onednn_available
 
     found = [name for name in ("openvino", "onnxruntime") if _runtime_installed(name)]
-    if _onednn_available():
+    if onednn_available():
         found.append("fused")
     return found + ["torch"]
 
@@ -84,9 +84,9 @@ def resolve_backend(backend, model):
         raise BackendUnavailable(f"--backend {backend} runs float32 models on CPU; this one is {where}: use "
                                  "--device cpu --dtype float32, or --backend torch")
     if backend == "fused":
-        from .inference import _onednn_available
+        from .inference import onednn_available
 
-        if not _onednn_available():
+        if not onednn_available():
             raise BackendUnavailable("--backend fused needs PyTorch's oneDNN (mkldnn) CPU kernels, which this build "
                                      "lacks: use --backend torch")
         return backend

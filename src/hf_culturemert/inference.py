@@ -88,7 +88,7 @@ def compile_for_inference(model, mode=None, dynamic=False):
 # time blocks that stay in cache (same kernels, same outputs up to rounding).
 
 
-def _onednn_available():
+def onednn_available():
     ops = getattr(torch.ops, "mkldnn", None)
     return torch.backends.mkldnn.is_available() and all(
         hasattr(ops, name) for name in ("_linear_pointwise", "_convolution_pointwise", "_reorder_linear_weight"))
@@ -266,7 +266,7 @@ class FusedMERT(_InferenceWrapper):
                              f"{sorted({str(p.device) for p in parameters})} in "
                              f"{sorted({str(p.dtype) for p in parameters})}. Call model.float().cpu() first, "
                              "or on a GPU run the model itself in bfloat16 (SDPA picks the flash kernels).")
-        if not _onednn_available():
+        if not onednn_available():
             raise RuntimeError("fuse_for_inference needs PyTorch's oneDNN (mkldnn) CPU kernels, which this build "
                                "lacks; use the model as is or hf_culturemert.inference.compile_for_inference")
         if model.training:

@@ -21,10 +21,10 @@ def main(argv):
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow a checkpoint that torch.load(weights_only=True) refuses (trusted files only)")
     args = parser.parse_args(argv)
-    from . import _register_auto_classes
+    from .. import register_auto_classes
     from ..pretraining.convert import convert_fairseq_checkpoint
 
-    _register_auto_classes()
+    register_auto_classes()
 
     output = convert_fairseq_checkpoint(args.input, args.output, trust_pickle=args.trust_pickle,
                                         config=args.config)

@@ -100,7 +100,7 @@ def main(argv):
     if argv and argv[0] in ("-h", "--help", "--help-all"):
         sys.stdout.write(help_text(full=argv[0] == "--help-all"))
         return 0
-    from ..commands import _register_auto_classes
+    from .. import register_auto_classes
     from ..pretraining.checks import setting_problems
     from ..pretraining.recipes import check_stage_values, load_recipe
 
@@ -108,7 +108,7 @@ def main(argv):
         overrides = parse_overrides(argv)
         recipe = load_recipe(overrides.pop("recipe"))
         check_stage_values(recipe, overrides)  # bad values answer before torch is imported
-        _register_auto_classes()
+        register_auto_classes()
         from ..pretraining import run_recipe
 
         output = run_recipe(recipe, overrides)
@@ -123,7 +123,7 @@ def main(argv):
         parser = make_parser("pretrain", PretrainingArguments)
         if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
             (args,) = parser.parse_yaml_file(argv[0])
-            _register_auto_classes()
+            register_auto_classes()
         else:
             (args,) = parser.parse_args_into_dataclasses(argv)
         output = run_pretraining(args)

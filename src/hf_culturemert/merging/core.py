@@ -63,7 +63,7 @@ def select_tensors(keys, include=("*",), exclude=()):
     return merged, copied
 
 
-def _prepare_output(output, overwrite, inputs):
+def prepare_output(output, overwrite, inputs):
     output = Path(output).expanduser().resolve()
     for entry in inputs:
         if output == entry.folder or entry.folder in output.parents:
@@ -136,7 +136,7 @@ def run_merge(recipe, *, sweep=None):
             inputs.append(entry)
             models.append(entry)
         keys = check_compatible(base, models, heads=recipe.heads)
-        output = _prepare_output(recipe.output, recipe.overwrite, inputs) if recipe.output else None
+        output = prepare_output(recipe.output, recipe.overwrite, inputs) if recipe.output else None
         # sha256 of the local inputs (for the record) in a thread, overlapping the merge (hashlib drops the GIL)
         hasher = ThreadPoolExecutor(max_workers=1)
         provenance_future = hasher.submit(lambda: [entry.provenance() for entry in inputs])

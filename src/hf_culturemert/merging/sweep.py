@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .core import _prepare_output, move_folder_contents, run_merge, sweep_markdown, write_record
+from .core import prepare_output, move_folder_contents, run_merge, sweep_markdown, write_record
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def sweep_lambda(recipe, grid=None, score_fn=None, *, criterion=None, keep_candi
         sweep = {"criterion": criterion, "criterion_name": "mean" if len(rows[0]["scores"]) > 1 else "score",
                  "score_label": score_label,
                  "best_lambda": best["lambda"], "grid": grid, "rows": rows}
-        _prepare_output(output, recipe.overwrite, [])
+        prepare_output(output, recipe.overwrite, [])
         best_folder = candidates_root / f"lambda-{best['lambda']:g}"
         if keep_candidates:
             shutil.copytree(best_folder, output, dirs_exist_ok=True)

@@ -71,26 +71,26 @@ def miniature_probe_dtype():
 REAL_MAKAM_DATASET = "otmm"
 
 
-def _uses_real_makam(args):
+def uses_real_makam(args):
     """Whether the miniature adds the real makam melodies (OTMM) to makam's training data and evaluation."""
     return bool(args.preset == "miniature" and getattr(args, "real_makam", False) and "makam" in args.traditions)
 
 
-def _train_datasets(args, traditions):
+def training_datasets(args, traditions):
     """What a continual pre-training run hears: its traditions, and the real makam melodies with makam."""
-    extra = [REAL_MAKAM_DATASET] if _uses_real_makam(args) and "makam" in traditions else []
+    extra = [REAL_MAKAM_DATASET] if uses_real_makam(args) and "makam" in traditions else []
     return list(traditions) + extra
 
 
-def _real_makam_licence(name, args):
+def real_makam_licence(name, args):
     """Models that heard the OTMM melodies carry their CC BY-NC-SA 4.0 terms on their cards."""
-    if not _uses_real_makam(args) or name not in ("single-makam", "CultureMERT", "CultureMERT-TA"):
+    if not uses_real_makam(args) or name not in ("single-makam", "CultureMERT", "CultureMERT-TA"):
         return ""
     return ("Trained in part on melodies of the OTMM makam recognition dataset (MTG; CC BY-NC-SA 4.0): "
             "non-commercial use only, shared under the same licence. ")
 
 
-def _full_eval_datasets(args):
+def full_eval_datasets(args):
     """The 95m study's evaluation datasets: the traditions plus FMA-medium and MTAT (or --extra_eval_datasets)."""
     return list(args.traditions) + (args.extra_eval_datasets or ["fma", "mtat"])
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from .arguments import (MINIATURE_CLIPS, MINIATURE_PROBE_LRS, MINIATURE_PROBE_SEEDS, MINIATURE_TAG_FAMILIES,
                         PICO_BASE_DIR, ReproduceArguments)
-from .miniature import (REAL_MAKAM_DATASET, _full_eval_datasets, _real_makam_licence, _train_datasets, _uses_real_makam,
-                        base_teacher, miniature_probe_dtype, miniature_recipe, train_pico_base)
+from .miniature import (REAL_MAKAM_DATASET, base_teacher, full_eval_datasets, miniature_probe_dtype, miniature_recipe,
+                        real_makam_licence, train_pico_base, training_datasets, uses_real_makam)
 from .planner import plan
 
 # options that change no finished stage: the dry run's estimate, --base_only (a full run may continue its run),
@@ -52,7 +52,7 @@ def run_reproduce(args: ReproduceArguments):
                          "rehearse_reproduce(args), which `culturemert reproduce --rehearsal` calls")
     out = Path(args.output_dir)
     folder = open_run_folder(args)
-    miniature_stages = (7 if args.retrain_base else 6) + _uses_real_makam(args)
+    miniature_stages = (7 if args.retrain_base else 6) + uses_real_makam(args)
     total = 1 if args.base_only else len(args.traditions) + (miniature_stages if args.preset == "miniature" else 4)
     log = folder.start(total=total)
     models_dir = out / "models"
@@ -64,7 +64,7 @@ def run_reproduce(args: ReproduceArguments):
             folders = build_synthetic_corpus(out / "data", seed=args.seed,
                                              clips_per_split=args.clips_per_split or MINIATURE_CLIPS,
                                              traditions=["western"] + list(args.traditions), overwrite=args.overwrite)
-            if _uses_real_makam(args):
+            if uses_real_makam(args):
                 from ..data.builders.otmm import build_otmm_clips
 
                 small = None if args.clips_per_split is None else {"train": 1, "validation": 1, "test": 1}
@@ -110,7 +110,7 @@ def run_reproduce(args: ReproduceArguments):
     else:
         data_root = args.data_root
         base = args.base_model or "m-a-p/MERT-v1-95M"
-        eval_datasets = _full_eval_datasets(args)
+        eval_datasets = full_eval_datasets(args)
         window = args.window_seconds or 30.0
 
         def adapt(name, train_datasets):
@@ -128,10 +128,10 @@ def run_reproduce(args: ReproduceArguments):
     singles = {}
     for tradition in args.traditions:
         singles[tradition] = log.run(f"continual pre-training: {tradition}",
-                                     lambda t=tradition: adapt(f"single-{t}", _train_datasets(args, [t])),
+                                     lambda t=tradition: adapt(f"single-{t}", training_datasets(args, [t])),
                                      lambda r: [r])
     culturemert = log.run("continual pre-training: all (CultureMERT)",
-                          lambda: adapt("culturemert", _train_datasets(args, args.traditions)), lambda r: [r])
+                          lambda: adapt("culturemert", training_datasets(args, args.traditions)), lambda r: [r])
 
     seeds = args.probe_seeds or (MINIATURE_PROBE_SEEDS if args.preset == "miniature" else [0, 1, 2])
     probe_settings = dict(window_seconds=window, seeds=list(seeds), cache_dir=str(out / "cache"),
@@ -182,7 +182,7 @@ def run_reproduce(args: ReproduceArguments):
                                **probe_settings)["files"]
 
     results_files = log.run("evaluate: probing", evaluate, lambda r: list(r.values()))
-    if _uses_real_makam(args):
+    if uses_real_makam(args):
         def evaluate_real_makam():
             from ..probing import evaluate_models
             from ..probing.handcrafted import HandcraftedFeatures
@@ -226,9 +226,9 @@ def write_cards(models, results_json, merged, args):
             info["datasets"] = []
             info["results_note"] = ("Miniature run of `culturemert reproduce` on the synthetic corpus: the numbers "
                                     "show the pipeline works, not how CultureMERT performs on real music.")
-            if _real_makam_licence(name, args):
+            if real_makam_licence(name, args):
                 info["license"] = "cc-by-nc-sa-4.0"
-                info["results_note"] = _real_makam_licence(name, args) + info["results_note"]
+                info["results_note"] = real_makam_licence(name, args) + info["results_note"]
         if name == "CultureMERT-TA":
             sweep = ", ".join(f"{k}: {v:.4f}" for k, v in merged["scores"].items())
             card = render_model_card("merged", merged_models=[str(models[s]) for s in singles],

@@ -2,7 +2,7 @@
 
 
 from .arguments import PAPER_HOURS, RECIPE_GPUS, ReproduceArguments
-from .miniature import _full_eval_datasets
+from .miniature import full_eval_datasets
 
 def plan(args: ReproduceArguments):
     """The 95m study's plan: stages, data sizes and GPU-hours from FLOPs per audio-second (nothing downloaded)."""
@@ -32,7 +32,7 @@ def plan(args: ReproduceArguments):
     from ..data import get_dataset_info
 
     lines.append("datasets (Hub id: recordings per split, tags):")
-    datasets = _full_eval_datasets(args)
+    datasets = full_eval_datasets(args)
     for name in datasets:
         info = get_dataset_info(name)
         sizes = ", ".join(f"{split} {count if count is not None else 'official'}"
