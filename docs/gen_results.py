@@ -6,14 +6,28 @@ Every ``benchmarks/results/<name>.json`` (written by ``benchmarks/_results.py``'
 Run it as a script to write the pages to a folder and read them:
 
     python docs/gen_results.py --output /tmp/results
+
+The README shows a few of these tables too, between ``<!-- results:NAME -->`` and ``<!-- /results -->`` markers
+(:data:`README_BLOCKS`); the same rendering fills them, and ``tests/test_docs.py`` fails when they are stale:
+
+    python docs/gen_results.py --readme      # rewrite the README's result blocks from the JSON
 """
 
 import argparse
 import json
+import re
 from pathlib import Path
 
-RESULTS_JSON = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_JSON = ROOT / "benchmarks" / "results"
 PAGE_DIR = "results"
+README = ROOT / "README.md"
+# README block -> (benchmark JSON name, start of the title of the table it shows, the command that measures it)
+README_BLOCKS = {
+    "extract-engines": ("extract", "`culturemert embed` per engine", "python benchmarks/extract.py --engines"),
+    "real-makam": ("reproduce", "Real makam recognition", "python benchmarks/reproduce.py"),
+}
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
 def _cell(value) -> str:
@@ -62,13 +76,49 @@ def render_page(payload: dict) -> str:
         lines += [f"## {table['title']}", ""]
         if table.get("caption"):
             lines += [table["caption"], ""]
-        lines.append("| " + " | ".join(_cell(c) for c in table["columns"]) + " |")
-        lines.append("|" + "---|" * len(table["columns"]))
-        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table["rows"]]
-        lines.append("")
+        lines += _table_lines(table) + [""]
         for note in table.get("notes") or ():
             lines += [note, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _table_lines(table: dict) -> list:
+    """A table's Markdown rows: header, rule, one line per row."""
+    return ["| " + " | ".join(_cell(c) for c in table["columns"]) + " |", "|" + "---|" * len(table["columns"]),
+            *("| " + " | ".join(_cell(c) for c in row) + " |" for row in table["rows"])]
+
+
+def render_readme_block(name: str, payloads: list) -> str:
+    """The README's block ``name`` (:data:`README_BLOCKS`): its table as the results page shows it, or a link.
+
+    Args:
+        name: a key of :data:`README_BLOCKS`.
+        payloads: what :func:`load_results` returns.
+
+    Returns:
+        Markdown ending with a newline: the table's title, the table, and where and when it was measured; when the
+        JSON or the table is missing, one line naming the benchmark that writes it.
+    """
+    source, title_start, command = README_BLOCKS[name]
+    payload = next((p for p in payloads if p["name"] == source), None)
+    table = next((t for t in (payload or {}).get("tables") or () if t["title"].startswith(title_start)), None)
+    link = f"[`benchmarks/results/{source}.json`](benchmarks/results/{source}.json)"
+    if table is None:
+        return f"*{title_start}*: not measured yet;\n`{command}` writes it to {link}.\n"
+    return "\n".join([f"**{table['title']}**", "", *_table_lines(table), "",
+                      f"Measured {payload.get('date', 'on an unknown date')} on "
+                      f"{_cell(_machine(payload.get('machine') or {}))};", f"from {link} (`{command}`).", ""])
+
+
+def update_readme(text: str, payloads: list) -> str:
+    """``text`` with every ``<!-- results:NAME -->`` block re-rendered; an unknown NAME raises naming it."""
+    def fill(match):
+        if match["name"] not in README_BLOCKS:
+            raise ValueError(f"README block <!-- results:{match['name']} -->: no such block; use one of "
+                             f"{', '.join(README_BLOCKS)} (docs/gen_results.py README_BLOCKS)")
+        return match.group(1) + render_readme_block(match["name"], payloads) + match.group(4)
+
+    return _BLOCK.sub(fill, text)
 
 
 def render_index(payloads: list) -> str:
@@ -140,9 +190,15 @@ def on_files(files, config):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", required=True, type=Path, help="folder to write results/*.md into")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--output", type=Path, help="folder to write results/*.md into")
+    target.add_argument("--readme", action="store_true", help="rewrite the README's result blocks in place")
     parser.add_argument("--results", type=Path, default=RESULTS_JSON, help="folder of benchmark JSON files")
     args = parser.parse_args(argv)
+    if args.readme:
+        README.write_text(update_readme(README.read_text(encoding="utf-8"), load_results(args.results)),
+                          encoding="utf-8")
+        return
     for rel, content in render_all(args.results).items():
         path = args.output / rel
         path.parent.mkdir(parents=True, exist_ok=True)

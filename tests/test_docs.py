@@ -124,6 +124,34 @@ def test_readme_is_one_screen_and_its_links_resolve():
         assert f"docs/guides/{guide.name}" in readme, f"the README does not link {guide.name}"
 
 
+def test_readme_measured_tables_are_the_rendering_of_the_json(gen_results):
+    """The README's result blocks are docs/gen_results.py's rendering of benchmarks/results, never typed by hand."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    payloads = gen_results.load_results()
+    for name in gen_results.README_BLOCKS:
+        assert readme.count(f"<!-- results:{name} -->") == 1, name
+    assert gen_results.update_readme(readme, payloads) == readme, (
+        "the README's measured tables differ from benchmarks/results/*.json: run python docs/gen_results.py --readme")
+
+    # the blocks follow the JSON: a changed cell, a table that appears, a table that is missing
+    extract = next(p for p in payloads if p["name"] == "extract")
+    changed = json.loads(json.dumps(extract))
+    table = next(t for t in changed["tables"] if t["title"].startswith(gen_results.README_BLOCKS["extract-engines"][1]))
+    table["rows"][0][1] = "999.9"
+    otmm = {"name": "reproduce", "date": "2026-12-07", "machine": {"cpu": "AMD EPYC", "cores": 2},
+            "tables": [{"title": "Real makam recognition (OTMM; mean +- std over 3 seeds)",
+                        "columns": ["model", "accuracy", "ROC-AUC"], "rows": [["base", "41.0 +- 2.0", "80.1 +- 1.0"]]}]}
+    updated = gen_results.update_readme(readme, [changed, otmm])
+    assert "| 999.9 |" in updated and "| base | 41.0 +- 2.0 | 80.1 +- 1.0 |" in updated
+    assert "**Real makam recognition (OTMM; mean +- std over 3 seeds)**" in updated
+    missing = gen_results.update_readme(readme, [changed])
+    block = missing[missing.index("<!-- results:real-makam -->"):]
+    assert "not measured yet" in block.split("<!-- /results -->")[0]
+    assert "(benchmarks/results/reproduce.json)" in block
+    with pytest.raises(ValueError, match="results:nonsense"):
+        gen_results.update_readme("<!-- results:nonsense -->\n<!-- /results -->", payloads)
+
+
 def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
     """The README's quick start, executed with a tiny random model standing in for the Hub checkpoint."""
     import soundfile as sf
