@@ -265,7 +265,21 @@ def _download(hub_id, revision, patterns):
 
 
 def resolve_input(source, role="model"):
-    """Resolve ``source`` (folder, short name, Hub id or ``id@revision``) into an indexed :class:`MergeInput`."""
+    """Resolve ``source`` (folder, short name, Hub id or ``id@revision``) into an indexed :class:`MergeInput`.
+
+    Args:
+        source: a local folder, a short name (``culturemert-95m``), a Hub id or ``id@revision``.
+        role: what the input is in the merge (``"base"``, ``"model"``), named in errors.
+
+    Returns:
+        The :class:`MergeInput`: a full checkpoint or a LoRA adapter, its folder, format and tensor index.
+
+    Example:
+        ```python
+        base = resolve_input("mert-v1-95m", role="base")
+        base.kind, base.format  # ('checkpoint', 'safetensors')
+        ```
+    """
     from ..export import resolve_model_id
 
     source = str(source)

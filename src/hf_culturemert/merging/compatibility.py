@@ -35,7 +35,13 @@ def config_differences(base, other, fields=ARCHITECTURE_FIELDS):
 def check_compatible(base, models, heads="drop"):
     """Raise one ValueError listing every incompatibility: config fields, missing / extra keys, shapes.
 
-    Returns the canonical key list of the output (backbone, plus heads unless ``heads == "drop"``).
+    Args:
+        base: the base :class:`~hf_culturemert.merging.checkpoints.MergeInput`.
+        models: the inputs merged into it.
+        heads: ``"drop"`` checks the backbone only; otherwise the pre-training heads must match too.
+
+    Returns:
+        The canonical key list of the output (backbone, plus heads unless ``heads == "drop"``).
     """
     problems = []
     fields = ARCHITECTURE_FIELDS + (HEAD_FIELDS if heads != "drop" else ())

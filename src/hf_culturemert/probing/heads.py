@@ -27,9 +27,12 @@ HEADS_META = "heads.json"
 class ProbeHeads:
     """Per-tradition probe heads over pooled features [num_states, hidden] of one model.
 
-    tensors: ``mean``/``std`` [L, H] (standardisation, all traditions' training clips), and per tradition ``t``:
-    ``t.layer_logits`` [L], ``t.weight`` [T, H'] + ``t.bias`` [T] (and ``t.hidden.weight``/``t.hidden.bias`` for an
-    MLP head), ``t.centroid`` [L, H] (mean pooled feature of the tradition's training clips).
+    Attributes:
+        tags: ``{tradition: [tag, ...]}``, the output order of each head.
+        tensors: ``mean``/``std`` [L, H] (standardisation, all traditions' training clips), and per tradition ``t``:
+            ``t.layer_logits`` [L], ``t.weight`` [T, H'] + ``t.bias`` [T] (and ``t.hidden.weight``/``t.hidden.bias``
+            for an MLP head), ``t.centroid`` [L, H] (mean pooled feature of the tradition's training clips).
+        meta: what trained them (settings, validation ROC-AUC per tradition).
     """
 
     tags: Dict[str, List[str]]
@@ -132,10 +135,19 @@ def train_probe_heads(train: Dict[str, tuple], validation: Optional[Dict[str, tu
                       meta: Optional[dict] = None) -> ProbeHeads:
     """Train one head per tradition, full batch (the synthetic corpus is small).
 
-    ``train`` / ``validation``: {tradition: (pooled [N, L, H], labels [N, T] multi-hot, tags)}. ``hidden_size`` 0
-    gives a linear head, otherwise Linear -> ReLU -> Linear. ``l2`` penalises the squared weights: with a few dozen
-    clips per tradition an unregularised head is confidently wrong on real music. Validation macro ROC-AUC is
-    recorded in ``meta``.
+    Args:
+        train: ``{tradition: (pooled [N, L, H], labels [N, T] multi-hot, tags)}``.
+        validation: the same for validation; its macro ROC-AUC per tradition is recorded in ``meta``.
+        hidden_size: 0 gives a linear head, otherwise Linear -> ReLU -> Linear of that width.
+        epochs: full-batch Adam steps.
+        learning_rate: Adam's learning rate.
+        l2: weight of the squared-weight penalty: with a few dozen clips per tradition an unregularised head is
+            confidently wrong on real music.
+        seed: seed of the heads' initialisation.
+        meta: extra entries for ``ProbeHeads.meta`` (the model's name, ...).
+
+    Returns:
+        The trained :class:`ProbeHeads`.
     """
     if not train:
         raise ValueError("`train` is empty: pass {tradition: (features, labels, tags)}")

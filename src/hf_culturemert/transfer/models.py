@@ -282,8 +282,17 @@ def save_tagger(model, extractor, folder, card_text=None):
 def load_tagger(folder):
     """Load a folder written by :func:`save_tagger` with the package's classes (no remote code needed).
 
+    Args:
+        folder: a model folder of the transfer study (its ``config.json`` names the family by ``model_type``).
+
     Returns:
         ``(model, extractor)``; the extractor is None for the MERT family, whose front end is MERT's own.
+
+    Example:
+        ```python
+        model, extractor = load_tagger("outputs/transfer/models/vggish/lyra")
+        inputs = extractor(waveform, sampling_rate=16000, return_tensors="pt")  # mel-dB [1, 128, frames]
+        ```
     """
     import json
 

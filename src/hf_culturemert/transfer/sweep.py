@@ -290,7 +290,25 @@ def run_pair(plan, inputs, model, mode, source, target, source_folder):
 
 
 def run_transfer(args: TransferArguments):
-    """Run (or resume) the sweep; returns a summary with every output path (``plan`` text on a dry run)."""
+    """Run (or resume) the transfer study: data, single-domain models, every transfer pair and mode, report, cards.
+
+    Finished stages are skipped on a rerun with the same settings; changed settings are refused.
+
+    Args:
+        args: the study's settings (``culturemert transfer --help``).
+
+    Returns:
+        The summary (also ``summary.json``): ``output_dir``, ``results`` (JSON, Markdown, heatmaps), ``cards``,
+        ``stages`` and each single-domain model folder; the plan's text on a dry run.
+
+    Example:
+        ```python
+        from hf_culturemert.transfer import TransferArguments, run_transfer
+
+        summary = run_transfer(TransferArguments(output_dir="outputs/transfer"))  # the miniature, on CPU
+        print(open(summary["results"]["markdown"]).read())
+        ```
+    """
     if args.rehearsal and not args.dry_run:  # a rehearsal runs this sweep, so it sits above it (docs/architecture.md)
         raise ValueError("run_transfer runs the sweep itself; rehearse with hf_culturemert.rehearsal.transfer."
                          "rehearse_transfer(args), which `culturemert transfer --rehearsal` calls")

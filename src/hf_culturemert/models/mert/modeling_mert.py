@@ -487,7 +487,21 @@ class MERTModelOutput(BaseModelOutput):
 
 
 class MERTModel(MERTPreTrainedModel):
-    """The bare MERT encoder: 24 kHz mono waveform [B, S] -> frames [B, T, H] at 75 Hz (13 hidden states for 95M)."""
+    """The bare MERT encoder: 24 kHz mono waveform [B, S] -> frames [B, T, H] at 75 Hz (13 hidden states for 95M).
+
+    Args:
+        config: a ``MERTConfig``; the weights are initialised as wav2vec 2.0's unless loaded with ``from_pretrained``.
+
+    Example:
+        ```python
+        import torch
+        from hf_culturemert import MERTModel
+
+        model = MERTModel.from_pretrained("m-a-p/MERT-v1-95M")
+        out = model(torch.randn(1, 24000 * 5), output_hidden_states=True)  # 5 s, normalised as the extractor does
+        len(out.hidden_states), out.last_hidden_state.shape                # 13, (1, 374, 768)
+        ```
+    """
 
     def __init__(self, config):
         super().__init__(config)
@@ -626,6 +640,18 @@ class MERTForPreTraining(MERTPreTrainedModel):
     * musical: ``encoder_cqt_model.fc`` regresses the 336-bin CQT of the clean clip; MSE on masked frames;
     * feature penalty: mean squared CNN feature.
     ``loss = sum_k CE_k + cqt_loss_weight * MSE + feature_penalty_weight * penalty`` (weights [10, 1] in MERT).
+
+    Args:
+        config: a ``MERTConfig``; its ``num_codebooks``, ``codebook_size``, ``cqt_bins`` and loss weights size the
+            heads.
+
+    Example:
+        ```python
+        from hf_culturemert import MERTForPreTraining
+
+        model = MERTForPreTraining.from_pretrained("m-a-p/MERT-v1-95M")  # heads from the fairseq checkpoint:
+        # culturemert convert-fairseq; the pre-training loop feeds codebook_labels and cqt_labels (guides/pretraining)
+        ```
     """
 
     def __init__(self, config):
@@ -727,7 +753,23 @@ class MERTForPreTraining(MERTPreTrainedModel):
 
 class MERTForAudioTagging(MERTPreTrainedModel):
     """Multi-label tagging: softmax-weighted sum of all hidden states (or the last) -> mean pool over valid frames
-    -> MLP Linear(H -> 512) ReLU Dropout(0.2) Linear(512 -> num_labels); BCE loss (MARBLE probe head)."""
+    -> MLP Linear(H -> 512) ReLU Dropout(0.2) Linear(512 -> num_labels); BCE loss (MARBLE probe head).
+
+    Args:
+        config: a ``MERTConfig`` with the tags in ``id2label`` / ``label2id``; ``problem_type`` must be unset or
+            ``"multi_label_classification"``.
+
+    Example:
+        ```python
+        import torch
+        from hf_culturemert import MERTForAudioTagging
+
+        tags = ["makam--hicaz", "makam--rast"]
+        model = MERTForAudioTagging.from_pretrained(
+            "ntua-slp/CultureMERT-95M", id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+        logits = model(torch.randn(2, 24000 * 5), labels=torch.zeros(2, 2)).logits  # [2, 2]; sigmoid per tag
+        ```
+    """
 
     def __init__(self, config):
         if config.problem_type is None:  # BCE over independent tags: pipelines then apply a sigmoid per tag

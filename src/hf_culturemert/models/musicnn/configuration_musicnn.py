@@ -19,6 +19,31 @@ class MusicnnConfig(_BaseConfig):
     0.4 of 96 mel bins, although the study feeds 128; they are kept so the published size (about 0.77 M parameters
     + 201 per tag) is reproduced. Back end: three Conv1d(``backend_channels``, k=7) with residuals, max + mean
     pooling over time, Linear -> ``dense_size``, BN, ReLU, Dropout, output Linear. Input 187 frames (3 s).
+
+    Args:
+        num_mel_bins: mel bins of the input spectrogram.
+        chunk_frames: frames of one training crop (187 at 16 kHz, hop 256: 3 s).
+        timbral_filters: filters of each timbral (vertical) conv height.
+        timbral_heights: heights of the timbral convs, in mel bins (at most ``num_mel_bins``).
+        timbral_width: width of the timbral convs, in frames.
+        temporal_filters: filters of each temporal (horizontal) conv length.
+        temporal_lengths: lengths of the temporal 1-D convs, in frames.
+        backend_channels: channels of the three residual Conv1d of the back end.
+        backend_kernel: their kernel size.
+        dense_size: width of the hidden dense layer.
+        dropout: dropout before the output layer, in [0, 1).
+        aggregation: how a track's chunk scores are averaged: ``"probabilities"`` or ``"logits"``.
+        problem_type: must stay ``"multi_label_classification"``.
+        **kwargs: ``PretrainedConfig`` arguments (``id2label``, ``label2id``, ...).
+
+    Example:
+        ```python
+        from hf_culturemert.models.musicnn import MusicnnConfig, MusicnnForAudioTagging
+
+        tags = ["genre--rock", "genre--jazz"]
+        config = MusicnnConfig(id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+        model = MusicnnForAudioTagging(config)  # input_features [batch, 128, 187]
+        ```
     """
 
     model_type = "musicnn_tagger"

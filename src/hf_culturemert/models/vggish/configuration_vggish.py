@@ -16,6 +16,26 @@ class VGGishConfig(_BaseConfig):
     Defaults are the published model: 128 mel bins, 230-frame (3.69 s) chunks, 7 blocks of Conv3x3-BN-ReLU-MaxPool2
     with 128, 128, 256, 256, 256, 256, 512 channels, global max pool, Linear(512 -> 512)-BN-ReLU-Dropout(0.5), output
     Linear(512 -> num_labels). About 3.66 M parameters + 513 per tag. Tags go in ``id2label``/``label2id``.
+
+    Args:
+        num_mel_bins: mel bins of the input spectrogram.
+        chunk_frames: frames of one training crop (230 at 16 kHz, hop 256: 3.69 s).
+        channels: output channels of each Conv3x3-BN-ReLU-MaxPool2 block; each block halves both axes.
+        dense_size: width of the hidden dense layer.
+        dropout: dropout before the output layer, in [0, 1).
+        aggregation: how a track's chunk scores are averaged: ``"probabilities"`` (sigmoid, then mean) or
+            ``"logits"`` (mean, then sigmoid).
+        problem_type: must stay ``"multi_label_classification"``.
+        **kwargs: ``PretrainedConfig`` arguments (``id2label``, ``label2id``, ...).
+
+    Example:
+        ```python
+        from hf_culturemert.models.vggish import VGGishConfig, VGGishForAudioTagging
+
+        tags = ["genre--rock", "genre--jazz"]
+        config = VGGishConfig(id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
+        model = VGGishForAudioTagging(config)  # input_features [batch, 128, 230]
+        ```
     """
 
     model_type = "vggish_tagger"
