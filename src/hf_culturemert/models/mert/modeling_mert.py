@@ -494,9 +494,6 @@ class MERTModel(MERTPreTrainedModel):
 
     Example:
         ```python
-        import torch
-        from hf_culturemert import MERTModel
-
         model = MERTModel.from_pretrained("m-a-p/MERT-v1-95M")
         out = model(torch.randn(1, 24000 * 5), output_hidden_states=True)  # 5 s, normalised as the extractor does
         len(out.hidden_states), out.last_hidden_state.shape                # 13, (1, 374, 768)
@@ -647,10 +644,9 @@ class MERTForPreTraining(MERTPreTrainedModel):
 
     Example:
         ```python
-        from hf_culturemert import MERTForPreTraining
-
-        model = MERTForPreTraining.from_pretrained("m-a-p/MERT-v1-95M")  # heads from the fairseq checkpoint:
-        # culturemert convert-fairseq; the pre-training loop feeds codebook_labels and cqt_labels (guides/pretraining)
+        # `culturemert convert-fairseq` writes MERT-v1-95M with its trained heads (the Hub weights have none)
+        model = MERTForPreTraining.from_pretrained("mert-95m-with-heads")
+        # culturemert pretrain feeds it codebook_labels (EnCodec) and cqt_labels; see the pre-training guide
         ```
     """
 
@@ -761,9 +757,6 @@ class MERTForAudioTagging(MERTPreTrainedModel):
 
     Example:
         ```python
-        import torch
-        from hf_culturemert import MERTForAudioTagging
-
         tags = ["makam--hicaz", "makam--rast"]
         model = MERTForAudioTagging.from_pretrained(
             "ntua-slp/CultureMERT-95M", id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})

@@ -38,8 +38,6 @@ class MusicnnConfig(_BaseConfig):
 
     Example:
         ```python
-        from hf_culturemert.models.musicnn import MusicnnConfig, MusicnnForAudioTagging
-
         tags = ["genre--rock", "genre--jazz"]
         config = MusicnnConfig(id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
         model = MusicnnForAudioTagging(config)  # input_features [batch, 128, 187]

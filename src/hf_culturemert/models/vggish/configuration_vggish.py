@@ -30,8 +30,6 @@ class VGGishConfig(_BaseConfig):
 
     Example:
         ```python
-        from hf_culturemert.models.vggish import VGGishConfig, VGGishForAudioTagging
-
         tags = ["genre--rock", "genre--jazz"]
         config = VGGishConfig(id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)})
         model = VGGishForAudioTagging(config)  # input_features [batch, 128, 230]
