@@ -313,6 +313,7 @@ def render_dataset_card(name: str, repo_id: Optional[str] = None, folder=None, *
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
+    from .data.hub_layout import size_category
     from .data.registry import CULTUREMERT_CITATION, get_dataset_info
 
     registry = get_dataset_info(name)
@@ -346,7 +347,7 @@ def render_dataset_card(name: str, repo_id: Optional[str] = None, folder=None, *
         extra["dataset_info"] = header["dataset_info"]
     card_data = DatasetCardData(
         pretty_name=pretty_name, license=license_, task_categories=["audio-classification"],
-        size_categories=[_size_category(total)] if total else None,
+        size_categories=[size_category(total)] if total else None,
         tags=["music", "audio", "music-tagging", "mir", "culturemert"] + (["synthetic"] if registry.synthetic else []),
         **extra)
     extra_columns = ""
@@ -372,10 +373,3 @@ def _folder_vocabulary(folder):
 def _header_splits(header: dict) -> dict:
     splits = (header.get("dataset_info") or {}).get("splits") or []
     return {s["name"]: s.get("num_examples") for s in splits if isinstance(s, dict) and "name" in s}
-
-
-def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
-        if n < limit:
-            return label
-    return "n>1M"

@@ -239,7 +239,8 @@ class CardInfo:
     extra_sections: str = ""
 
 
-def _size_category(n: int) -> str:
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` label of a dataset of ``n`` examples."""
     for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:
             return name
@@ -289,7 +290,7 @@ def finalize(folder, card: CardInfo, features, vocabulary: Sequence[str], report
         "license": card.license,
         "task_categories": list(card.task_categories),
         "tags": list(card.tags),
-        "size_categories": [_size_category(sum(counts.values()))],
+        "size_categories": [size_category(sum(counts.values()))],
         "configs": [{"config_name": "default",
                      "data_files": [{"split": r.split, "path": f"data/{r.split}-*"} for r in reports_written]}],
         "dataset_info": dataset_info,
