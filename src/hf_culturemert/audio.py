@@ -201,6 +201,12 @@ def prepare_waveform(waveform, sampling_rate, target_rate=SAMPLING_RATE, resampl
 
     Raises:
         ValueError: empty input, fewer than 400 samples (one frame), NaN/inf, a wrong rate with ``resample=False``.
+
+    Example:
+        ```python
+        samples, rate = soundfile.read("clip.wav")        # (samples, 2) at 44.1 kHz
+        wave = prepare_waveform(samples, rate)            # float32 [S] at 24 kHz, down-mixed
+        ```
     """
     if sampling_rate is None:
         raise ValueError(f"`sampling_rate` is required; MERT expects {target_rate} Hz audio")

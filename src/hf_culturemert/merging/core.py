@@ -121,6 +121,14 @@ def run_merge(recipe, *, sweep=None):
 
     Returns:
         A :class:`MergeResult`.
+
+    Example:
+        ```python
+        recipe = MergeRecipe(base="mert-v1-95m", models=["runs/lyra", "runs/makam"], method="task_arithmetic",
+                             weight=0.2, output="merged/ta")
+        result = run_merge(recipe)
+        result.files["model.safetensors"], len(result.merged_keys)
+        ```
     """
     recipe.check_complete()
     base_source = recipe.base if recipe.base is not None else recipe.models[0]

@@ -135,6 +135,14 @@ def sweep_lambda(recipe, grid=None, score_fn=None, *, criterion=None, keep_candi
 
     Returns:
         A :class:`SweepResult`: the table, the selected lambda, the final merge and the files written.
+
+    Example:
+        ```python
+        recipe = MergeRecipe(base="mert-v1-95m", models=["runs/lyra", "runs/makam"], output="merged/ta",
+                             eval_datasets=["lyra", "makam"])
+        result = sweep_lambda(recipe, grid=[0.1, 0.2, 0.4])  # probes each candidate on the validation splits
+        result.best_lambda, result.output
+        ```
     """
     grid = [float(v) for v in (grid if grid is not None else recipe.lambda_grid or [])]
     if not grid:

@@ -42,6 +42,12 @@ def load_recipe(name_or_path):
 
     Returns:
         The recipe: its ``defaults`` and a list of ``stages``, each a dict of ``PretrainingArguments`` fields.
+
+    Example:
+        ```python
+        recipe = load_recipe("culturemert-95m")
+        [stage["name"] for stage in recipe["stages"]]  # ['stage1', 'stage2']
+        ```
     """
     path = Path(str(name_or_path))
     if path.suffix in (".yaml", ".yml") or path.is_file():
