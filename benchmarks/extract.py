@@ -17,8 +17,9 @@ CPU runs fp32; with CUDA a bf16 run follows (target on an H100: >= 5,000x real t
     python benchmarks/extract.py --memory 10 30 60   # peak RSS of `culturemert embed` on 10/30/60-minute files
 
 ``--engines`` runs ``culturemert embed`` (decode + windows + every hidden state, batch 8 of 5 s windows) on a real
-recording, Debian's asc-music MP3s joined into one ~18-minute file (cut to ``--minutes``), once per CPU inference
-engine (``hf_culturemert.backends``: torch, fused, onnxruntime, openvino), in alternating rounds; prints the CPU and
+recording of ``--minutes`` (default 20): Debian's asc-music (3 MP3s, 17.6 min) followed by as many
+wesnoth-1.16-music tracks (Vorbis, 128 min) as it takes, decoded and joined by ffmpeg into one MP3, once per CPU
+inference engine (``hf_culturemert.backends``: torch, fused, onnxruntime, openvino), in alternating rounds; prints the CPU and
 the load average, the default engine (``auto``), each engine's x real time and its features' max abs difference from
 torch; saves ``benchmarks/results/extract.json``:
 
@@ -204,23 +205,40 @@ def run_memory(minutes_list, audio_format="wav"):
     return rows
 
 
+REAL_MUSIC = ("asc-music", "wesnoth-1.16-music")  # Debian packages, in this order: 17.6 + 128 min
+
+
 def real_recording(folder, minutes):
-    """Debian's asc-music MP3s (fetched as tests/test_real_recordings.py does) joined and cut to ``minutes``."""
+    """One MP3 of ``minutes`` of real music: the tracks of :data:`REAL_MUSIC` in order (fetched once with apt-get,
+    cached like the rehearsals' recordings), as many as it takes, decoded, joined and cut by ffmpeg (44.1 kHz
+    stereo, 192 kb/s, as a user's recording would be). Returns the path and the tracks used."""
     import subprocess
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_real_recordings import asc_music_files
+    from hf_culturemert.rehearsal.sources import _duration, debian_recordings
 
-    listing = Path(folder) / "files.txt"
-    listing.write_text("".join(f"file '{path}'\n" for path in asc_music_files()))
-    path = Path(folder) / "asc-music.mp3"
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-t",
-                    str(minutes * 60), "-c", "copy", str(path)], check=True)
-    return path
+    tracks, total = [], 0.0
+    for package in REAL_MUSIC:
+        for track in debian_recordings([package]):
+            if total >= minutes * 60:
+                break
+            tracks.append(track)
+            total += _duration(track)
+    if total < minutes * 60 - 1:
+        raise ValueError(f"--minutes {minutes:g}: the real music available ({', '.join(REAL_MUSIC)}) lasts only "
+                         f"{total / 60:.1f} min")
+    inputs = [arg for track in tracks for arg in ("-i", str(track))]
+    streams = "".join(f"[{i}:a]aformat=sample_rates=44100:channel_layouts=stereo[a{i}];" for i in range(len(tracks)))
+    joined = "".join(f"[a{i}]" for i in range(len(tracks))) + f"concat=n={len(tracks)}:v=0:a=1[out]"
+    path = Path(folder) / "real-music.mp3"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *inputs, "-filter_complex", streams + joined, "-map", "[out]",
+                    "-t", str(minutes * 60), "-c:a", "libmp3lame", "-b:a", "192k", str(path)], check=True)
+    return path, [track.name for track in tracks]
 
 
 def run_engines(minutes, rounds, batch_size):
     """``embed`` (decode + extract) on a real recording per engine, alternating; returns the printed table."""
+    import subprocess
+
     sys.path.insert(0, str(REPO / "benchmarks"))
     from _results import machine, save
 
@@ -238,7 +256,15 @@ def run_engines(minutes, rounds, batch_size):
     engines = {name: for_inference(model, name) for name in ("torch", "fused", "onnxruntime", "openvino")
                if name in installed_backends()}
     with tempfile.TemporaryDirectory() as tmp:
-        path = real_recording(tmp, minutes)
+        path, tracks = real_recording(tmp, minutes)
+        print(f"recording: {minutes:g} min of {', '.join(tracks)} ({' + '.join(REAL_MUSIC)}), joined into one MP3",
+              flush=True)
+        warm = Path(tmp) / "warm-up.mp3"  # untimed first call per engine (decoder, allocator, runtime plans)
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(path), "-t", "10", "-c", "copy", str(warm)],
+                       check=True)
+        for engine in engines.values():
+            list(embed_files(EmbedArguments(audio=[str(warm)], window_seconds=5.0, batch_size=batch_size,
+                                            device="cpu"), model=engine))
         times = {name: [] for name in engines}
         features = {}
         for round_ in range(rounds):
@@ -259,7 +285,7 @@ def run_engines(minutes, rounds, batch_size):
         rows.append([name + (" (auto)" if name == default else ""), f"{wall:.1f}", f"{audio / wall:.2f}",
                      f"{np.median(times['torch']) / wall:.2f}x", f"{diff:.1e}"])
     columns = ["engine", "wall (s)", "x real time", "vs torch", "max abs diff vs torch"]
-    print(f"\n`embed` on {audio / 60:.1f} min of real music (asc-music MP3, decode included), batch {batch_size}")
+    print(f"\n`embed` on {audio / 60:.1f} min of real music (one MP3, decode included), batch {batch_size}")
     print("| " + " | ".join(columns) + " |\n|---|---:|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
@@ -269,6 +295,9 @@ def run_engines(minutes, rounds, batch_size):
                       "columns": columns, "rows": rows}],
          notes=[f"Decode + 5 s windows + every hidden state, batch {batch_size}, MERT-95M random weights, float32, "
                 f"{torch.get_num_threads()} threads; median of {rounds} alternating round(s).",
+                f"The recording: Debian's {' and '.join(REAL_MUSIC)} tracks {', '.join(tracks)}, decoded and joined "
+                f"by ffmpeg into one 192 kb/s MP3, cut to {minutes:g} min.",
+                f"CPU {info['cpu']}, {info['cores']} cores, ISA {', '.join(info['isa']) or 'none of those listed'}.",
                 f"Load average before {info.get('load_average')}, after {after} (a shared machine).",
                 f"The default engine (auto) here is {default}; the fastest in this run was {fastest}."],
          command=f"python benchmarks/extract.py --engines --minutes {minutes:g} --rounds {rounds}")
@@ -292,7 +321,7 @@ def main(argv=None):
                         help="instead: peak RSS of `culturemert embed` on files of these lengths (e.g. 10 30 60)")
     parser.add_argument("--engines", action="store_true",
                         help="instead: `embed` on a real recording per CPU inference engine (see above)")
-    parser.add_argument("--minutes", type=float, default=20.0, help="--engines: minutes of the recording (max ~17.6)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="--engines: minutes of the recording (up to ~145)")
     parser.add_argument("--rounds", type=int, default=1, help="--engines: alternating rounds")
     options = parser.parse_args(argv)
     if options.engines:

@@ -1,15 +1,19 @@
-"""Forward throughput of MERT-95M on each CPU inference engine, side by side in one run.
+"""Forward throughput of MERT on each CPU inference engine, side by side in one run.
 
-Seconds of audio processed per second (median over alternating rounds), 95M config with random weights, every
-hidden state returned (probing needs them all), 10 s clips, batch 1 and 8, float32. Engines
+Seconds of audio processed per second (median over alternating rounds), the 95M config (``--model``: 330M, or
+``tiny``, the test model under ``auto``'s 10 M-parameter threshold) with random weights, every hidden state returned
+(probing needs them all), 10 s clips, batch 1 and 8, float32. Engines
 (``hf_culturemert.backends``): ``eager`` (``MERTModel``, SDPA), ``fused`` (``fuse_for_inference``), ``onnxruntime``
 and ``openvino`` (the cached export); ``--hubert`` adds transformers' ``HubertModel`` with eager attention (the
 published MERT code is bit-identical to it), ``--compile`` adds ``torch.compile`` with frozen weights. Each round
 runs every engine once, in a rotated order, so a drifting load on a shared machine hits them alike. The max abs
-difference is over every hidden state, against ``eager``. Prints the CPU, the threads and the load average before
-and after; saves ``benchmarks/results/forward.json``. With CUDA, eager bf16 and compiled run on the GPU instead.
+difference is over every hidden state, against ``eager``. Each engine's one-off cost (export when not cached + load
+and compile) is printed and noted: it is what ``auto`` weighs for small models. Prints the CPU, the threads and the
+load average before and after; saves ``benchmarks/results/forward.json`` (``forward-<model>.json`` for another
+model). With CUDA, eager bf16 and compiled run on the GPU instead.
 
-    python benchmarks/forward.py [--batch-sizes 1 8] [--seconds 10] [--repeats 3] [--hubert] [--compile]
+    python benchmarks/forward.py [--model 95M] [--batch-sizes 1 8] [--seconds 10] [--repeats 3] [--hubert] [--compile]
+    python benchmarks/forward.py --model tiny --repeats 20   # the measurement behind auto's small-model rule
 """
 
 import argparse
@@ -28,6 +32,7 @@ from _results import machine, save  # noqa: E402
 from hf_culturemert import MERTModel  # noqa: E402
 from hf_culturemert.backends import for_inference, installed_backends, resolve_backend  # noqa: E402
 from hf_culturemert.export import reference_config  # noqa: E402
+from hf_culturemert.testing import tiny_mert_config  # noqa: E402
 
 
 def timed(fn, device):
@@ -40,8 +45,8 @@ def timed(fn, device):
     return time.perf_counter() - start, out
 
 
-def build_engines(model, device, hubert, compile_):
-    """name -> callable(x) returning every hidden state."""
+def build_engines(model, device, hubert, compile_, ready):
+    """name -> callable(x) returning every hidden state; ``ready[name]``: seconds to get the engine ready."""
     def states(runner):
         return lambda x: runner(x, output_hidden_states=True, return_dict=True).hidden_states
 
@@ -53,7 +58,8 @@ def build_engines(model, device, hubert, compile_):
             if name in installed_backends():
                 begin = time.perf_counter()
                 engines[name] = states(for_inference(model, name))
-                print(f"{name}: ready in {time.perf_counter() - begin:.1f} s (export, cached by weights, + load)")
+                ready[name] = time.perf_counter() - begin
+                print(f"{name}: ready in {ready[name]:.1f} s (export unless cached for these weights, + load)")
             else:
                 print(f"{name}: not installed, skipped")
     if compile_:
@@ -69,6 +75,8 @@ def build_engines(model, device, hubert, compile_):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="95M", choices=["95M", "330M", "tiny"],
+                        help="MERT config (random weights); tiny: hf_culturemert.testing.tiny_mert_config")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds (after one warm-up round)")
@@ -77,12 +85,15 @@ def main():
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
-    model = MERTModel(reference_config("95M")).eval()
+    model = MERTModel(tiny_mert_config() if args.model == "tiny" else reference_config(args.model)).eval()
+    label = f"MERT-{args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters)"
     info = machine()
     print(f"CPU {info['cpu']} ({info['cores']} cores, {', '.join(info['isa'])}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {info.get('load_average')}; default engine here: "
           f"{resolve_backend('auto', model)}")
-    engines = build_engines(model, device, args.hubert, args.compile)
+    print(label)
+    ready = {}
+    engines = build_engines(model, device, args.hubert, args.compile, ready)
     names = list(engines)
     samples = int(args.seconds * 24000)
     rows, speeds = [], {}
@@ -111,11 +122,14 @@ def main():
         print(f"batch {batch}: " + ", ".join(f"{name} {speed[name] / speed[names[0]]:.2f}x" for name in names[1:])
               + f" {names[0]}")
     notes = [f"Audio-seconds per second, median of {args.repeats} alternating rounds after a warm-up round; "
-             f"{args.seconds:g} s clips, MERT-95M random weights, float32, every hidden state returned; "
+             f"{args.seconds:g} s clips, {label}, random weights, float32, every hidden state returned; "
              f"{torch.get_num_threads()} threads.",
              f"Load average before {info.get('load_average')}, after {after} (a shared machine).",
-             f"auto picks {resolve_backend('auto', model)} here (hf_culturemert.backends)."]
-    save("forward", [{"title": f"Forward throughput per engine, {info['cpu']}",
+             f"auto picks {resolve_backend('auto', model)} here (hf_culturemert.backends).",
+             "Seconds to get each engine ready (export unless cached for these weights, + load and compile): "
+             + ", ".join(f"{name} {seconds:.1f}" for name, seconds in ready.items()) + "."]
+    name = "forward" if args.model == "95M" else f"forward-{args.model.lower()}"
+    save(name, [{"title": f"Forward throughput per engine, {label}, {info['cpu']}",
                       "columns": ["batch", *names, f"max abs diff vs {names[0]} ({', '.join(names[1:])})"],
                       "rows": rows}], notes=notes, command="python " + " ".join(sys.argv))
 
