@@ -101,8 +101,10 @@ def test_interrupted_study_resumes_and_finishes(tmp_path, monkeypatch, capsys):
     for per_dataset in real.values():
         assert set(per_dataset) == {"otmm"} and len(per_dataset["otmm"]["tags"]) == 20
         assert 0.0 <= per_dataset["otmm"]["summary"]["top1_accuracy"]["mean"] <= 1.0
-    assert "otmm" in json.loads((Path(models["single-makam"]) / "pretraining_complete.json").read_text())[
-        "train_datasets"]
+    # makam's continual pre-training hears the OTMM excerpts in place of the synthetic makam clips (the recipe file)
+    heard = {name: json.loads((Path(models[name]) / "pretraining_complete.json").read_text())["train_datasets"]
+             for name in ("single-makam", "CultureMERT")}
+    assert heard == {"single-makam": ["otmm"], "CultureMERT": ["lyra", "otmm"]}
     assert "cc-by-nc-sa-4.0" in (Path(models["CultureMERT"]) / "README.md").read_text()
     assert "cc-by-nc-sa-4.0" not in (Path(models["single-lyra"]) / "README.md").read_text()
 
@@ -208,6 +210,10 @@ def test_multi_culture_run_sees_each_tradition_as_often_as_its_single_culture_ru
     multi = miniature_recipe(args, "base", ["lyra", "makam", "hindustani", "carnatic"], tmp_path, tmp_path / "multi")
     assert [stage["max_steps"] for stage in single["stages"]] == [30, 300]
     assert [stage["max_steps"] for stage in multi["stages"]] == [30, 1200]
+    # the real makam melodies (OTMM) stand for makam: alone or beside the other traditions, makam's share of steps
+    real = miniature_recipe(args, "base", ["lyra", "otmm", "hindustani", "carnatic"], tmp_path, tmp_path / "real")
+    alone = miniature_recipe(args, "base", ["otmm"], tmp_path, tmp_path / "alone")
+    assert real["stages"][1]["max_steps"] == 1200 and alone["stages"][1]["max_steps"] == 300
     assert {stage["learning_rate"] for stage in single["stages"] + multi["stages"]} == {2e-3}
     assert miniature_probe_dtype() in ("bfloat16", "float32")
 

@@ -37,6 +37,7 @@ MINIATURE_CLIPS = dict(MINIATURE_RECIPE["clips_per_split"])
 MINIATURE_TAG_FAMILIES = list(MINIATURE_RECIPE["tag_families"])
 MINIATURE_CPT_STEPS = tuple(MINIATURE_RECIPE["cpt_steps"])
 MINIATURE_CPT_LEARNING_RATE = float(MINIATURE_RECIPE["cpt_learning_rate"])
+REAL_MAKAM_TRAINING = list(MINIATURE_RECIPE["real_makam_training"])  # makam's CPT data with --real_makam
 PICO_BASE_DIR = Path(__file__).resolve().parents[1] / "resources" / "models" / "pico-base"
 PICO_BASE_CLIPS = dict(MINIATURE_RECIPE["base_clips"])
 PICO_BASE_STEPS = int(MINIATURE_RECIPE["base_steps"])
@@ -88,9 +89,9 @@ class ReproduceArguments:
     tag_families: Optional[List[str]] = field(default=None, metadata={
         "help": f"Tag families probed (miniature default {' '.join(MINIATURE_TAG_FAMILIES)}; 95m preset: all)."})
     real_makam: bool = field(default=True, metadata={
-        "help": "Miniature with makam: continual pre-training on makam also hears real makam melodies (OTMM, "
-                "resynthesised; CC BY-NC-SA 4.0), and real makam recognition (20 makams, held-out recordings) is "
-                "evaluated (results-otmm/). --no_real_makam leaves both out."})
+        "help": "Miniature with makam: continual pre-training on makam hears real makam melodies (OTMM, "
+                "resynthesised; CC BY-NC-SA 4.0) instead of the synthetic makam clips, and real makam recognition "
+                "(20 makams, held-out recordings) is evaluated (results-otmm/). --no_real_makam leaves both out."})
     teacher: str = field(default="rvq", metadata={
         "help": "Miniature acoustic teacher: 'rvq' (residual k-means codebooks fitted on the log-mel frames of "
                 "general audio: the base's western clips plus train clips of every tradition, as EnCodec was "

@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 
 from ..constants import SAMPLING_RATE, TRADITIONS
-from .arguments import PICO_BASE_CLIPS, TEACHER_FILE, TEACHER_POOL_CLIPS, TEACHER_POOL_SEED_OFFSET
+from .arguments import (PICO_BASE_CLIPS, REAL_MAKAM_TRAINING, TEACHER_FILE, TEACHER_POOL_CLIPS,
+                        TEACHER_POOL_SEED_OFFSET)
 
 def _miniature_training(args, data_root, teacher):
     """Settings shared by the miniature's western base run and its continual pre-training runs: 2 s crops, and the
@@ -49,8 +50,9 @@ def miniature_recipe(args, model_path, train_datasets, data_root, output_dir, te
     stage1, stage2 = recipe["stages"]
     stage1.update(replay_datasets=["western"], replay_probability=0.2, max_steps=args.stage1_steps,
                   warmup_steps=max(1, args.stage1_steps // 5), learning_rate=args.cpt_learning_rate)
-    # the real makam melodies (OTMM) join makam's share of the steps; a run on other data counts each dataset
-    steps = args.stage2_steps * (len([d for d in train_datasets if d in TRADITIONS]) or len(train_datasets))
+    # each tradition gets stage2_steps, the real makam melodies (OTMM) as makam; a run on other data counts datasets
+    traditions = {"makam" if d == REAL_MAKAM_DATASET else d for d in train_datasets} & set(TRADITIONS)
+    steps = args.stage2_steps * (len(traditions) or len(train_datasets))
     stage2.update(max_steps=steps, warmup_steps=max(1, steps // 10), learning_rate=args.cpt_learning_rate)
     return recipe
 
@@ -72,14 +74,16 @@ REAL_MAKAM_DATASET = "otmm"
 
 
 def uses_real_makam(args):
-    """Whether the miniature adds the real makam melodies (OTMM) to makam's training data and evaluation."""
+    """Whether the miniature trains makam on the real makam melodies (OTMM) and evaluates real makam recognition."""
     return bool(args.preset == "miniature" and getattr(args, "real_makam", False) and "makam" in args.traditions)
 
 
 def training_datasets(args, traditions):
-    """What a continual pre-training run hears: its traditions, and the real makam melodies with makam."""
-    extra = [REAL_MAKAM_DATASET] if uses_real_makam(args) and "makam" in traditions else []
-    return list(traditions) + extra
+    """What a continual pre-training run hears: its traditions, makam as ``real_makam_training`` of the recipe file
+    (the OTMM excerpts alone, chosen on OTMM validation) when the real makam melodies are on."""
+    if not uses_real_makam(args):
+        return list(traditions)
+    return [name for t in traditions for name in (REAL_MAKAM_TRAINING if t == "makam" else [t])]
 
 
 def real_makam_licence(name, args):
