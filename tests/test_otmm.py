@@ -62,6 +62,24 @@ def test_synthesize_follows_the_melody_deterministically():
     assert np.max(np.abs(wave[26000:34000])) == 0.0  # unvoiced frames are silent
     absolute = otmm.synthesize(np.full(100, 0.0), hop, reference_hz=300.0, sampling_rate=SR)
     assert dominant_frequency(absolute, SR) == pytest.approx(300.0, abs=3)
+    longer = otmm.synthesize(cents, hop, reference_hz=220.0, sampling_rate=SR, num_samples=len(wave) + 17)
+    assert len(longer) == len(wave) + 17 and dominant_frequency(longer[-9600:], SR) == pytest.approx(
+        220 * 2 ** (-500 / 1200), abs=3)  # the last frame held to the end
+
+
+def test_miniature_excerpts_are_exactly_clip_seconds_long(tmp_path):
+    """Whole excerpts are clip_seconds * rate samples (2.9 ms hops would leave them 17 samples short at 8 s, and every
+    batch of their windows padded: the slow masked path)."""
+    from datasets import Audio
+
+    from hf_culturemert.data.builders.otmm import build_otmm_clips
+    from hf_culturemert.probing.features import load_split
+
+    folder = build_otmm_clips(tmp_path, seed=0, per_makam={"train": 1, "validation": 1, "test": 1}, clip_seconds=2.0,
+                              progress=False)
+    lengths = [len(row["audio"]["array"]) for split in ("train", "test")
+               for row in load_split(str(folder), split)[0].cast_column("audio", Audio(sampling_rate=SR))]
+    assert len(lengths) == 40 and set(lengths) == {2 * SR}
 
 
 def test_builder_from_the_shipped_subset(tmp_path):

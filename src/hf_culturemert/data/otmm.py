@@ -333,18 +333,22 @@ def morty_anchor(subset: Optional[PitchSubset] = None, bin_cents=25.0, kernel_ce
 
 
 def synthesize(cents: np.ndarray, hop_seconds: float, reference_hz: float = NORMALISED_TONIC_HZ,
-               sampling_rate: int = SAMPLING_RATE, harmonics: int = 6, peak: float = 0.5) -> np.ndarray:
+               sampling_rate: int = SAMPLING_RATE, harmonics: int = 6, peak: float = 0.5,
+               num_samples: Optional[int] = None) -> np.ndarray:
     """A deterministic harmonic tone that follows a pitch track (cents re ``reference_hz``; NaN = silence).
 
     ``harmonics`` partials at 1/h amplitude (those above Nyquist dropped), frequency interpolated linearly in
     cents between frames, amplitude ramped over one frame at voicing changes. ``reference_hz`` is the pitch of 0
     cents: 220 Hz puts every tonic at A3 (tonic-normalised); the recording's tonic keeps its absolute pitch.
+    ``num_samples`` (default: the track's length) sets the output length, the last frame held to its end: an 8 s
+    excerpt is then 192,000 samples, not 2,756 hops' 191,983, so its 4 s windows batch unpadded.
     """
     cents = np.asarray(cents, dtype=np.float64)
     if cents.ndim != 1 or cents.size == 0:
         raise ValueError("synthesize: cents must be a non-empty 1-d pitch track")
     voiced = np.isfinite(cents)
-    num_samples = int(round(cents.size * hop_seconds * sampling_rate))
+    if num_samples is None:
+        num_samples = int(round(cents.size * hop_seconds * sampling_rate))
     if not voiced.any():
         return np.zeros(num_samples, dtype=np.float32)
     # hold the last voiced pitch through silences (the first voiced one before them): no glides from nothing

@@ -179,8 +179,9 @@ def build_otmm_clips(output_dir, seed: int = 0, per_makam: Optional[dict] = None
 
     folder = Path(output_dir) / "otmm"
     per_makam = dict(per_makam or MINIATURE_PER_MAKAM)
+    clip_samples = int(round(clip_seconds * sampling_rate))  # whole excerpts: exactly this long (windows unpadded)
     settings = {"seed": int(seed), "per_makam": per_makam, "clip_seconds": float(clip_seconds),
-                "sampling_rate": int(sampling_rate), "source": "shipped subset"}
+                "sampling_rate": int(sampling_rate), "source": "shipped subset", "clip_samples": clip_samples}
     marker = folder / CLIPS_SETTINGS_FILE
     if marker.is_file():
         previous = json.loads(marker.read_text(encoding="utf-8"))
@@ -212,7 +213,8 @@ def build_otmm_clips(output_dir, seed: int = 0, per_makam: Optional[dict] = None
     def make_example(i):
         recording = subset.recording(i)
         cents = subset.track(i)[starts[i]:starts[i] + frames]
-        waveform = otmm.synthesize(cents, subset.hop_seconds, sampling_rate=sampling_rate)
+        waveform = otmm.synthesize(cents, subset.hop_seconds, sampling_rate=sampling_rate,
+                                   num_samples=clip_samples if len(cents) == frames else None)
         tags = [recording.tag]
         clip_id = f"{recording.mbid}@{starts[i] * subset.hop_seconds:.1f}"
         return {"id": clip_id, "audio": audio_value(waveform, sampling_rate, recording.mbid), "tags": tags,
