@@ -20,13 +20,14 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def machine() -> dict:
     """The machine a figure was measured on: CPU model and flags that matter for speed, cores, load, versions."""
-    cpu, flags = platform.processor() or platform.machine(), set()
+    from hf_culturemert.backends import cpu_name
+
+    cpu, flags = cpu_name(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
+            if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
+                break
     except OSError:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),

@@ -243,16 +243,21 @@ def run_engines(minutes, rounds, batch_size):
     from _results import machine, save
 
     from hf_culturemert import MERTModel
-    from hf_culturemert.backends import for_inference, installed_backends, resolve_backend
+    from hf_culturemert.backends import for_inference, installed_backends, measured_choice, resolve_backend
     from hf_culturemert.commands.embed import EmbedArguments, embed_files
 
     config, _ = load_config()
     torch.manual_seed(0)
     model = MERTModel(config).eval()
     info = machine()
-    default = resolve_backend("auto", model)
     print(f"CPU {info['cpu']} ({info['cores']} cores, {', '.join(info['isa'])}), {torch.get_num_threads()} threads, "
-          f"load average {info.get('load_average')}; default engine (auto): {default}")
+          f"load average {info.get('load_average')}", flush=True)
+    measured = measured_choice(model)  # what `auto` picks here: timed now, or cached from an earlier run
+    default = resolve_backend("auto", model)
+    timing = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(measured["seconds"].items(),
+                                                                             key=lambda kv: kv[1]))
+    print(f"default engine (auto): {default}; its measurement ({measured.get('measured', 'cached')}): {timing}",
+          flush=True)
     engines = {name: for_inference(model, name) for name in ("torch", "fused", "onnxruntime", "openvino")
                if name in installed_backends()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -299,7 +304,9 @@ def run_engines(minutes, rounds, batch_size):
                 f"by ffmpeg into one 192 kb/s MP3, cut to {minutes:g} min.",
                 f"CPU {info['cpu']}, {info['cores']} cores, ISA {', '.join(info['isa']) or 'none of those listed'}.",
                 f"Load average before {info.get('load_average')}, after {after} (a shared machine).",
-                f"The default engine (auto) here is {default}; the fastest in this run was {fastest}."],
+                f"The default engine (auto) here is {default}, chosen by `auto`'s measurement on this machine "
+                f"(seconds per batch of 8 x 5 s windows, best of 2 alternating rounds: {timing}); the fastest in "
+                f"this run was {fastest}."],
          command=f"python benchmarks/extract.py --engines --minutes {minutes:g} --rounds {rounds}")
     return rows
 

@@ -106,20 +106,57 @@ def test_auto_rule(model, monkeypatch):
     # toy models skip the export (its seconds would never pay back): fused where oneDNN exists
     assert resolve_backend("auto", model) == ("fused" if "fused" in backends.installed_backends() else "torch")
     assert isinstance(for_inference(model), FusedMERT)
-    monkeypatch.setattr(backends, "AUTO_MIN_PARAMETERS", 0)  # the tiny model now counts as a real one
-    assert resolve_backend("auto", model) == "openvino"
-    _hide(monkeypatch, "openvino")
-    assert resolve_backend("auto", model) == "onnxruntime"
-    _hide(monkeypatch, "openvino", "onnxruntime")
-    assert resolve_backend("auto", model) == "fused"
-    monkeypatch.setattr("hf_culturemert.inference.onednn_available", lambda: False)
-    assert resolve_backend("auto", model) == "torch"
     # half precision (or a GPU) runs PyTorch whatever is installed
     assert resolve_backend("auto", random_model(tiny_mert_config(), seed=7).to(torch.bfloat16)) == "torch"
+    monkeypatch.setattr("hf_culturemert.inference.onednn_available", lambda: False)
+    _hide(monkeypatch, "openvino", "onnxruntime")
+    monkeypatch.setattr(backends, "AUTO_MIN_PARAMETERS", 0)
+    assert resolve_backend("auto", model) == "torch"  # only one engine: nothing to measure
+
+
+def test_auto_measures_every_installed_engine_once_and_caches_the_fastest(model, monkeypatch, export_cache):
+    monkeypatch.setattr(backends, "AUTO_MIN_PARAMETERS", 0)  # the tiny model now counts as a real one
+    monkeypatch.setitem(backends.AUTO_PROBE, "batch", 2)
+    (export_cache / backends.AUTO_CACHE_FILE).unlink(missing_ok=True)
+    entry = backends.measured_choice(model)  # real engines, real timings
+    installed = backends.installed_backends()
+    assert set(entry["seconds"]) == set(installed) and all(0 < t < 60 for t in entry["seconds"].values())
+    assert entry["choice"] == min(entry["seconds"], key=entry["seconds"].get)
+    assert resolve_backend("auto", model) == entry["choice"]
+
+    def not_again(*args):
+        raise AssertionError("measured again although the choice is cached")
+
+    monkeypatch.setattr(backends, "_time_engines", not_again)
+    another_weights = random_model(tiny_mert_config(), seed=8)  # same architecture: the cached choice holds
+    assert resolve_backend("auto", another_weights) == entry["choice"]
+    # the lowest time wins, whatever the engine; another thread count is another measurement
+    fake = {"torch": 3.0, "fused": 2.0, "onnxruntime": 1.5, "openvino": 1.0}
+    for winner in ("onnxruntime", "fused"):
+        monkeypatch.setattr(backends, "_time_engines", lambda backbone, names: {n: fake[n] for n in names})
+        if winner == "fused":
+            _hide(monkeypatch, "openvino", "onnxruntime")
+        else:
+            _hide(monkeypatch, "openvino")
+        assert resolve_backend("auto", model) == winner
+    monkeypatch.setattr(backends, "_time_engines", not_again)
+    assert resolve_backend("auto", model) == "fused"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        with pytest.raises(AssertionError, match="measured again"):
+            resolve_backend("auto", model)
+    finally:
+        torch.set_num_threads(threads)
+    # a corrupt cache file is measured over, not a crash
+    (export_cache / backends.AUTO_CACHE_FILE).write_text("{not json")
+    monkeypatch.setattr(backends, "_time_engines", lambda backbone, names: {n: fake[n] for n in names})
+    assert resolve_backend("auto", model) == "fused"
 
 
 def test_auto_falls_back_when_the_export_fails(model, monkeypatch, caplog):
     monkeypatch.setattr(backends, "AUTO_MIN_PARAMETERS", 0)
+    monkeypatch.setattr(backends, "measured_choice", lambda backbone: {"choice": "openvino"})
 
     def broken(*args):
         raise RuntimeError("tracing failed")
@@ -130,6 +167,20 @@ def test_auto_falls_back_when_the_export_fails(model, monkeypatch, caplog):
     assert "tracing failed" in caplog.text
     with pytest.raises(RuntimeError, match="tracing failed"):  # asked for explicitly: the error, not a fallback
         for_inference(fresh, "openvino")
+
+
+def test_auto_measurement_leaves_out_an_engine_that_cannot_export(monkeypatch, export_cache, caplog):
+    monkeypatch.setattr(backends, "AUTO_MIN_PARAMETERS", 0)
+    monkeypatch.setitem(backends.AUTO_PROBE, "batch", 2)
+    (export_cache / backends.AUTO_CACHE_FILE).unlink(missing_ok=True)
+
+    def broken(*args):
+        raise RuntimeError("tracing failed")
+
+    monkeypatch.setattr("hf_culturemert.inference._export", broken)
+    entry = backends.measured_choice(random_model(tiny_mert_config(), seed=12))
+    assert set(entry["seconds"]) == set(backends.installed_backends()) - {"onnxruntime", "openvino"}
+    assert entry["choice"] in ("fused", "torch") and "leaving it out" in caplog.text
 
 
 def test_missing_runtime_asked_for_explicitly_is_one_line(model, monkeypatch, capsys, tmp_path):

@@ -11,7 +11,13 @@ and evaluation feature extraction, the lambda sweep, the Space).
 1. a model off the CPU or not in float32 runs in PyTorch (``torch``): the exported graphs are float32 CPU graphs;
 2. a model under :data:`AUTO_MIN_PARAMETERS` (test and toy models) skips the export, whose few seconds it would
    never win back: ``fused`` where PyTorch has oneDNN, else ``torch``;
-3. otherwise the first installed of :data:`AUTO_ORDER`: ``openvino``, ``onnxruntime``, ``fused``, ``torch``.
+3. otherwise the fastest installed engine, *measured on this machine*: each one runs the same batch
+   (:data:`AUTO_PROBE`: 8 windows of 5 s, ``embed``'s default work) after a warm-up, in alternating rounds, and the
+   lowest time wins. The order differs by CPU (on an idle AVX-512 EPYC the fused path led OpenVINO by 3%; on an
+   AVX2 CPU OpenVINO led it by 28%), so no fixed order is right everywhere. The choice is cached in
+   ``auto-backend.json`` beside the exports, keyed by the CPU, the thread count, the library versions and the model's
+   architecture (not its weights), so each machine measures once per model size (about a minute for MERT-95M,
+   plus the exports). Delete that file to measure again; ``--backend NAME`` skips the measurement.
 
 The exported graph is traced once per set of weights and cached (``$CULTUREMERT_EXPORT_CACHE``, default
 ``~/.cache/huggingface/culturemert/exports``), keyed by the
@@ -21,14 +27,22 @@ dynamic B and S and returns every hidden state; it is traced on a padded batch, 
 clip's features equal a lone run) is the one in the graph.
 """
 
+import hashlib
 import importlib.util
+import json
 import logging
+import os
+import platform
+import time
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "fused", "onnxruntime", "openvino")
-AUTO_ORDER = ("openvino", "onnxruntime", "fused", "torch")
 AUTO_MIN_PARAMETERS = 10_000_000
+AUTO_PROBE = {"batch": 8, "seconds": 5.0, "rounds": 2}  # what auto times per engine, after one warm-up call
+AUTO_CACHE_FILE = "auto-backend.json"
+_AUTO_FORMAT = 1  # bump when the measurement changes: old cached choices then miss
 _PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino",)}
 _EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}
 
@@ -75,7 +89,7 @@ def resolve_backend(backend, model):
         installed = installed_backends()
         if sum(p.numel() for p in backbone.parameters()) < AUTO_MIN_PARAMETERS:
             return "fused" if "fused" in installed else "torch"
-        return next(name for name in AUTO_ORDER if name in installed)
+        return measured_choice(backbone)["choice"]
     if backend == "torch":
         return backend
     if not float32_cpu:
@@ -95,6 +109,100 @@ def resolve_backend(backend, model):
         raise BackendUnavailable(f"--backend {backend} needs {' and '.join(missing)}, not installed: pip install "
                                  f"'hf-culturemert[{_EXTRAS[backend]}]' (or --backend auto / torch)")
     return backend
+
+
+def cpu_name():
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _auto_key(backbone, candidates):
+    """What the speed order depends on: the machine, the libraries, the model's shape (not its weights)."""
+    import torch
+
+    from .inference import _runtime_version
+
+    config = backbone.config
+    shape = {name: getattr(config, name, None) for name in (
+        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "conv_dim", "conv_kernel",
+        "conv_stride", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "feat_extract_norm",
+        "sample_rate")}
+    return {"format": _AUTO_FORMAT, "cpu": cpu_name(), "logical_cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "probe": AUTO_PROBE, "model": shape,
+            "engines": {name: (_runtime_version(name) if name in _PACKAGES else torch.__version__)
+                        for name in candidates}}
+
+
+def _time_engines(backbone, candidates):
+    """Seconds per :data:`AUTO_PROBE` batch for each engine that runs (min over alternating rounds); engines whose
+    export fails are logged and left out."""
+    import torch
+
+    config = backbone.config
+    samples = int(AUTO_PROBE["seconds"] * config.sample_rate)
+    batch = torch.randn(AUTO_PROBE["batch"], samples, generator=torch.Generator().manual_seed(0))
+    engines = {}
+    for name in candidates:
+        try:
+            engines[name] = for_inference(backbone, name)
+        except (RuntimeError, ValueError, OSError) as error:
+            logger.warning("auto: %s cannot run this model (%s); leaving it out", name, error)
+    seconds = {name: float("inf") for name in engines}
+    with torch.no_grad():
+        for name, engine in engines.items():  # warm-up: allocator, runtime plans, first-call compiles
+            engine(batch, output_hidden_states=True)
+        for round_ in range(AUTO_PROBE["rounds"]):
+            names = list(engines)
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                begin = time.perf_counter()
+                engines[name](batch, output_hidden_states=True)
+                seconds[name] = min(seconds[name], time.perf_counter() - begin)
+    return seconds
+
+
+def measured_choice(backbone):
+    """``{"choice", "seconds", "key"}``: the fastest installed engine for ``backbone`` on this machine, from the
+    cache (``auto-backend.json`` beside the exports) or measured now (see the module docstring)."""
+    from .inference import export_cache_dir
+
+    candidates = installed_backends()
+    if len(candidates) == 1:
+        return {"choice": candidates[0], "seconds": {}, "key": None}
+    key = _auto_key(backbone, candidates)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = export_cache_dir() / AUTO_CACHE_FILE
+    try:
+        cached = json.loads(path.read_text())
+    except FileNotFoundError:
+        cached = {}
+    except (OSError, ValueError) as error:
+        logger.warning("auto: ignoring the unreadable %s (%s); measuring again", path, error)
+        cached = {}
+    if digest in cached and cached[digest].get("choice") in candidates:
+        return cached[digest]
+    logger.info("auto: timing the installed engines (%s) on this CPU, once per model size (%d x %g s windows, "
+                "%d rounds); the choice is cached in %s", ", ".join(candidates), AUTO_PROBE["batch"],
+                AUTO_PROBE["seconds"], AUTO_PROBE["rounds"], path)
+    seconds = _time_engines(backbone, candidates)
+    if not seconds:
+        raise BackendUnavailable("auto: no inference engine could run this model; use --backend torch")
+    choice = min(seconds, key=seconds.get)
+    entry = {"choice": choice, "seconds": {name: round(value, 4) for name, value in seconds.items()}, "key": key,
+             "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+    logger.info("auto: %s (seconds per batch: %s)", choice,
+                ", ".join(f"{name} {value:.2f}" for name, value in sorted(seconds.items(), key=lambda kv: kv[1])))
+    cached[digest] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(cached, indent=2))
+    os.replace(tmp, path)  # atomic: an interrupted write leaves the old file
+    return entry
 
 
 _LAST_EXPORTED = {}  # one entry: the splits of a model (probing's train/validation/test) share one compiled session
@@ -144,5 +252,5 @@ def for_inference(model, backend="auto", fingerprint=None):
         return fuse_for_inference(model) if fallback == "fused" else model.eval()
 
 
-__all__ = ["AUTO_MIN_PARAMETERS", "AUTO_ORDER", "BACKENDS", "BackendUnavailable", "for_inference", "installed_backends",
-           "resolve_backend"]
+__all__ = ["AUTO_MIN_PARAMETERS", "AUTO_PROBE", "BACKENDS", "BackendUnavailable", "cpu_name", "for_inference",
+           "installed_backends", "measured_choice", "resolve_backend"]

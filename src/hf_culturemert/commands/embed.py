@@ -36,9 +36,9 @@ class EmbedArguments:
     device: Optional[str] = field(default=None, metadata={"help": "Torch device (default: cuda when available)."})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16."})
     backend: str = field(default="auto", metadata={
-        "help": "CPU inference engine: auto (the fastest installed: openvino, onnxruntime, fused, torch; see "
-                "hf_culturemert.backends), torch, fused, onnxruntime or openvino (extras [onnx] / [openvino]; same "
-                "features to 1e-5). GPUs and half precision run torch."})
+        "help": "CPU inference engine: auto (the fastest installed, timed once on this machine per model size and "
+                "cached; see hf_culturemert.backends), torch, fused, onnxruntime or openvino (extras [onnx] / "
+                "[openvino]; same features to 1e-5). GPUs and half precision run torch."})
     fused: Optional[str] = field(default=None, metadata={
         "choices": ["true", "false"],
         "help": "Deprecated: `--fused false` is `--backend torch`, `--fused true` is `--backend fused`."})
