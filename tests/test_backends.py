@@ -3,6 +3,9 @@
 one-line refusal when a runtime asked for is missing. The runtimes come with the ``test`` extra: these tests run."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -97,9 +100,16 @@ def test_export_cache_keeps_the_most_recently_used(tmp_path, monkeypatch):
     monkeypatch.setenv(EXPORT_CACHE_ENV, str(tmp_path))
     monkeypatch.setattr("hf_culturemert.inference.EXPORT_CACHE_KEEP", 1)
     (tmp_path / "notes--mine").mkdir()  # not an export (no export.json): never removed
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"openvino--0123.tmp-{dead.pid}").mkdir()  # left by an export killed mid-way: removed
+    (tmp_path / f"openvino--4567.tmp-{os.getpid()}").mkdir()  # a live process's export in progress: kept
+    (tmp_path / "notes--mine.tmp-x").mkdir()  # not a pid: kept
     first = for_inference(random_model(tiny_mert_config(), seed=10), "onnxruntime")
     second = for_inference(random_model(tiny_mert_config(), seed=11), "onnxruntime")
     assert second.graph.is_file() and not first.graph.exists() and (tmp_path / "notes--mine").is_dir()
+    assert sorted(p.name for p in tmp_path.glob("*.tmp-*")) == sorted([f"openvino--4567.tmp-{os.getpid()}",
+                                                                       "notes--mine.tmp-x"])
 
 
 def test_auto_rule(model, monkeypatch):

@@ -449,6 +449,21 @@ def _prune_exports(root, keep):
     for old in exports[keep:]:
         logger.info("Removing the least recently used export %s (more than %d cached)", old, keep)
         shutil.rmtree(old, ignore_errors=True)
+    for partial in root.glob("*--*.tmp-*"):  # an export's scratch folder whose process was killed mid-export
+        pid = partial.name.rsplit(".tmp-", 1)[1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            logger.info("Removing %s, left by an interrupted export (process %s is gone)", partial, pid)
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 class _Session:
