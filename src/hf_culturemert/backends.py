@@ -12,12 +12,12 @@ and evaluation feature extraction, the lambda sweep, the Space).
 2. a model under :data:`AUTO_MIN_PARAMETERS` (test and toy models) skips the export, whose few seconds it would
    never win back: ``fused`` where PyTorch has oneDNN, else ``torch``;
 3. otherwise the fastest installed engine, *measured on this machine*: each one runs the same batch
-   (:data:`AUTO_PROBE`: 8 windows of 5 s, ``embed``'s default work) after a warm-up, in alternating rounds, and the
-   lowest time wins. The order differs by CPU (on an idle AVX-512 EPYC the fused path led OpenVINO by 3%; on an
-   AVX2 CPU OpenVINO led it by 28%), so no fixed order is right everywhere. The choice is cached in
-   ``auto-backend.json`` beside the exports, keyed by the CPU, the thread count, the library versions and the model's
-   architecture (not its weights), so each machine measures once per model size (about a minute for MERT-95M,
-   plus the exports). Delete that file to measure again; ``--backend NAME`` skips the measurement.
+   (:data:`AUTO_PROBE`: 8 windows of 5 s, ``embed``'s default work) after a warm-up, in alternating rounds, and
+   the lowest time wins. The order differs by CPU (on an idle AVX-512 EPYC the fused path led OpenVINO by 7% end to
+   end; on an AVX2 CPU OpenVINO led it by 28%), so no fixed order is right everywhere. The choice is cached in
+   ``auto-backend.json`` beside the exports, keyed by the CPU, the thread count, the library versions and the
+   model's architecture (not its weights), so each machine measures once per model size (about a minute for
+   MERT-95M, plus the exports). Delete that file to measure again; ``--backend NAME`` skips the measurement.
 
 The exported graph is traced once per set of weights and cached (``$CULTUREMERT_EXPORT_CACHE``, default
 ``~/.cache/huggingface/culturemert/exports``), keyed by the
