@@ -126,7 +126,7 @@ def _auto_key(backbone, candidates):
     """What the speed order depends on: the machine, the libraries, the model's shape (not its weights)."""
     import torch
 
-    from .inference import _runtime_version
+    from .inference import runtime_version
 
     config = backbone.config
     shape = {name: getattr(config, name, None) for name in (
@@ -135,7 +135,7 @@ def _auto_key(backbone, candidates):
         "sample_rate")}
     return {"format": _AUTO_FORMAT, "cpu": cpu_name(), "logical_cpus": os.cpu_count(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "probe": AUTO_PROBE, "model": shape,
-            "engines": {name: (_runtime_version(name) if name in _PACKAGES else torch.__version__)
+            "engines": {name: (runtime_version(name) if name in _PACKAGES else torch.__version__)
                         for name in candidates}}
 
 

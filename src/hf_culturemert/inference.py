@@ -374,7 +374,8 @@ def _example_inputs(config):
     return torch.randn(2, samples, generator=torch.Generator().manual_seed(0)), mask
 
 
-def _runtime_version(backend):
+def runtime_version(backend):
+    """``onnxruntime`` / ``openvino`` -> the versions an export and its speed depend on (part of the cache keys)."""
     if backend == "onnxruntime":
         import onnx
         import onnxruntime
@@ -414,7 +415,7 @@ def exported_graph(backbone, backend, fingerprint=None):
     if fingerprint is None:
         fingerprint = model_fingerprint(backbone)
     key = {"format": EXPORT_FORMAT_VERSION, "model": fingerprint, "backend": backend, "torch": torch.__version__,
-           "runtime": _runtime_version(backend)}
+           "runtime": runtime_version(backend)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     folder = export_cache_dir() / f"{backend}--{digest}"
     graph = folder / ("model.onnx" if backend == "onnxruntime" else "model.xml")
@@ -540,4 +541,4 @@ class ExportedMERT(torch.nn.Module):
 
 
 __all__ = ["CompiledMERT", "ExportedMERT", "FusedMERT", "compile_for_inference", "export_cache_dir", "exported_graph",
-           "fuse_for_inference", "fuse_when_possible", "model_fingerprint"]
+           "fuse_for_inference", "fuse_when_possible", "model_fingerprint", "runtime_version"]
