@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from hf_culturemert import backends
 from hf_culturemert.backends import BackendUnavailable, for_inference, resolve_backend
 from hf_culturemert.cli import main as cli_main
-from hf_culturemert.inference import EXPORT_CACHE_ENV, ExportedMERT, FusedMERT
+from hf_culturemert.inference import EXPORT_CACHE_ENV, SCRATCH_MARKER, ExportedMERT, FusedMERT
 from hf_culturemert.testing import random_model, tiny_mert_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -102,14 +102,18 @@ def test_export_cache_keeps_the_most_recently_used(tmp_path, monkeypatch):
     (tmp_path / "notes--mine").mkdir()  # not an export (no export.json): never removed
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / f"openvino--0123.tmp-{dead.pid}").mkdir()  # left by an export killed mid-way: removed
-    (tmp_path / f"openvino--4567.tmp-{os.getpid()}").mkdir()  # a live process's export in progress: kept
-    (tmp_path / "notes--mine.tmp-x").mkdir()  # not a pid: kept
+    for name in (f"openvino--0123.tmp-{dead.pid}",  # left by an export killed mid-way: removed
+                 f"openvino--4567.tmp-{os.getpid()}",  # a live process's export in progress: kept
+                 "notes--mine.tmp-x"):  # not a pid: kept
+        (tmp_path / name).mkdir()
+        (tmp_path / name / SCRATCH_MARKER).touch()
+    (tmp_path / f"notes--mine.tmp-{dead.pid}").mkdir()  # the process is gone, but the export did not make it: kept
     first = for_inference(random_model(tiny_mert_config(), seed=10), "onnxruntime")
     second = for_inference(random_model(tiny_mert_config(), seed=11), "onnxruntime")
     assert second.graph.is_file() and not first.graph.exists() and (tmp_path / "notes--mine").is_dir()
     assert sorted(p.name for p in tmp_path.glob("*.tmp-*")) == sorted([f"openvino--4567.tmp-{os.getpid()}",
-                                                                       "notes--mine.tmp-x"])
+                                                                       "notes--mine.tmp-x",
+                                                                       f"notes--mine.tmp-{dead.pid}"])
 
 
 def test_auto_rule(model, monkeypatch):

@@ -330,6 +330,7 @@ def fuse_when_possible(model):
 EXPORT_FORMAT_VERSION = 1  # bump when the exported graph's inputs or outputs change: old cache entries then miss
 EXPORT_CACHE_ENV = "CULTUREMERT_EXPORT_CACHE"
 EXPORT_CACHE_KEEP = 8  # exports kept (least recently used out)
+SCRATCH_MARKER = ".culturemert-export-in-progress"  # in an export's scratch folder until it becomes the export
 
 
 def model_fingerprint(backbone):
@@ -426,10 +427,12 @@ def exported_graph(backbone, backend, fingerprint=None):
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    (tmp / SCRATCH_MARKER).touch()  # proof that the folder is ours, should this process be killed mid-export
     training = backbone.training
     try:
         _export(backbone, backend, tmp)
         (tmp / "export.json").write_text(json.dumps(key, indent=2))
+        (tmp / SCRATCH_MARKER).unlink()  # a finished export is marked by export.json alone
         try:
             os.replace(tmp, folder)
         except OSError:  # another process exported the same weights first: use its files
@@ -452,7 +455,7 @@ def _prune_exports(root, keep):
         shutil.rmtree(old, ignore_errors=True)
     for partial in root.glob("*--*.tmp-*"):  # an export's scratch folder whose process was killed mid-export
         pid = partial.name.rsplit(".tmp-", 1)[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if (partial / SCRATCH_MARKER).is_file() and pid.isdigit() and not _process_alive(int(pid)):
             logger.info("Removing %s, left by an interrupted export (process %s is gone)", partial, pid)
             shutil.rmtree(partial, ignore_errors=True)
 
